@@ -1,0 +1,35 @@
+# make run: the whole default DAG (CPU, offline). make test: the test suite. Both create .venv once.
+VENV   ?= .venv
+PYTHON ?= python3
+CORES  ?= all
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.interplab-installed
+
+.PHONY: setup run test report dry-run clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+run: setup
+	$(BIN)/snakemake --cores $(CORES) all
+	$(BIN)/snakemake --cores $(CORES) all --report results/report.html
+
+report: setup
+	$(BIN)/snakemake --cores $(CORES) all --report results/report.html
+
+dry-run: setup
+	$(BIN)/snakemake -n all
+	$(BIN)/snakemake -n all --configfile configs/paper.yaml
+
+test: setup
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf results .snakemake

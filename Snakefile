@@ -1,0 +1,21 @@
+# interplab: one DAG from config to paper figures. See README.md; config keys are documented in
+# config.yaml and validated against configs/schema.yaml before anything runs.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/toy.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

@@ -1,0 +1,80 @@
+# Experiment 1: toy models of superposition against the KD minimum-width theorem.
+from interplab.toy import grid as toy_grid
+
+TOY_RUNS = toy_grid(config["toy"])
+TOY_FIGURES = {
+    "fig1_loss_floor_curves": "fig1_loss_floor_curves.rst",
+    "fig5_config_heatmap": "fig5_config_heatmap.rst",
+    "fig8_floor_vs_dstar": "fig8_floor_vs_dstar.rst",
+    "fig9_sparsity_effect": "fig9_sparsity_effect.rst",
+}
+
+if stage_enabled("toy"):
+    TARGETS += [f"{RESULTS}/toy/summary.csv"]
+    TARGETS += expand(f"{RESULTS}/figures/toy/{{fig}}.png", fig=TOY_FIGURES)
+
+
+def toy_run_config(wildcards):
+    return TOY_RUNS[wildcards.run]
+
+
+rule toy_run:
+    """All student widths × seeds of one (F, α, d_T) configuration, trained as one tensor program."""
+    output:
+        f"{RESULTS}/toy/runs/{{run}}.parquet",
+    params:
+        toy=toy_run_config,
+        device=config["device"],
+    wildcard_constraints:
+        run=pinned(TOY_RUNS),
+    log:
+        f"{LOGS}/toy/runs/{{run}}.log",
+    benchmark:
+        f"{BENCH}/toy/runs/{{run}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    script:
+        "../scripts/toy_run.py"
+
+
+rule toy_summary:
+    """Per-width curves and per-configuration theory-vs-measurement summary."""
+    input:
+        expand(f"{RESULTS}/toy/runs/{{run}}.parquet", run=TOY_RUNS),
+    output:
+        summary=f"{RESULTS}/toy/summary.csv",
+        curves=f"{RESULTS}/toy/curves.csv",
+        seeds=f"{RESULTS}/toy/critical_widths.csv",
+    params:
+        tolerance=config["toy"]["critical_tolerance"],
+    log:
+        f"{LOGS}/toy/summary.log",
+    benchmark:
+        f"{BENCH}/toy/summary.tsv"
+    localrule: True
+    script:
+        "../scripts/toy_summary.py"
+
+
+rule toy_figure:
+    input:
+        summary=rules.toy_summary.output.summary,
+        curves=rules.toy_summary.output.curves,
+        seeds=rules.toy_summary.output.seeds,
+    output:
+        report(
+            f"{RESULTS}/figures/toy/{{fig}}.png",
+            caption="../report/toy/{fig}.rst",
+            category="1. Toy models (KD theorem)",
+        ),
+    wildcard_constraints:
+        fig=pinned(TOY_FIGURES),
+    log:
+        f"{LOGS}/figures/toy/{{fig}}.log",
+    benchmark:
+        f"{BENCH}/figures/toy/{{fig}}.tsv"
+    localrule: True
+    script:
+        "../scripts/toy_figure.py"

@@ -1,0 +1,1 @@
+"""One function per figure; each takes tidy tables and an output path, and shares `style`."""

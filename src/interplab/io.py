@@ -1,0 +1,146 @@
+"""Atomic writes, hashing, stable seeds and provenance records shared by every stage.
+
+A job killed mid-write must never leave a file that looks finished, so every writer goes through
+`atomic_path`: write to a temporary sibling, then rename over the target in one step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import pandas as pd
+
+PathLike = str | os.PathLike
+PROVENANCE_KEY = b"interplab.provenance"
+
+
+@contextlib.contextmanager
+def atomic_path(path: PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_json(path: PathLike, obj: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def read_json(path: PathLike) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def write_table(path: PathLike, frame: pd.DataFrame, provenance: Mapping[str, Any] | None = None) -> None:
+    """Write a DataFrame as parquet or CSV (by suffix), atomically, with its provenance.
+
+    Parquet keeps the provenance in its schema metadata; a CSV gets a `<name>.provenance.json`
+    sidecar, because CSV has nowhere else to put it.
+    """
+    suffix = Path(path).suffix
+    if suffix not in (".parquet", ".csv"):
+        raise ValueError(f"unknown table format {suffix!r} for {path}: use .parquet or .csv")
+    with atomic_path(path) as tmp:
+        if suffix == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if provenance is not None:
+                meta = dict(table.schema.metadata or {})
+                meta[PROVENANCE_KEY] = json.dumps(provenance, sort_keys=True, default=_json_default).encode()
+                table = table.replace_schema_metadata(meta)
+            pq.write_table(table, tmp)
+        else:
+            frame.to_csv(tmp, index=False)
+    if suffix == ".csv" and provenance is not None:
+        write_json(f"{path}.provenance.json", provenance)
+
+
+def read_provenance(path: PathLike) -> dict | None:
+    """The provenance written with a table (parquet metadata or CSV sidecar), or None."""
+    if Path(path).suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        meta = pq.read_schema(path).metadata or {}
+        return json.loads(meta[PROVENANCE_KEY]) if PROVENANCE_KEY in meta else None
+    sidecar = Path(f"{path}.provenance.json")
+    return read_json(sidecar) if sidecar.exists() else None
+
+
+def read_table(path: PathLike) -> pd.DataFrame:
+    suffix = Path(path).suffix
+    return pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path)
+
+
+def sha256_file(path: PathLike, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_json(obj: Any) -> str:
+    """Hash of a JSON-able object, independent of key order."""
+    text = json.dumps(obj, sort_keys=True, default=_json_default)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def stable_seed(*parts: Any) -> int:
+    """A 63-bit seed derived from the parts, the same on every machine and Python run."""
+    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "little") >> 1
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance(config: Mapping[str, Any], inputs: Mapping[str, PathLike] | None = None, **extra: Any) -> dict:
+    """What made an artifact: the config subset, input hashes, package versions and git commit."""
+    import torch
+
+    from interplab import __version__
+
+    return {
+        "config": config,
+        "config_sha256": sha256_json(config),
+        "inputs": {name: {"path": str(p), "sha256": sha256_file(p)} for name, p in (inputs or {}).items()},
+        "interplab_version": __version__,
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "git_commit": git_commit(),
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **extra,
+    }
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
