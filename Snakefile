@@ -19,3 +19,13 @@ rule all:
     default_target: True
     input:
         all_targets(),
+
+
+for _stage, _targets in STAGE_TARGETS.items():
+
+    rule:
+        name:
+            f"all_{_stage}"
+        localrule: True
+        input:
+            _targets,

@@ -24,16 +24,30 @@ BENCH = "results/benchmarks"
 localrules:
     all,
 
-# Each stage file adds its final targets here when the stage is enabled.
-TARGETS = []
+# Final targets per stage: `all` builds those of the enabled stages, `all_<stage>` one stage alone
+# (the DVC stages in dvc.yaml call those).
+STAGE_TARGETS = {}
+
+
+def register_targets(stage, paths):
+    STAGE_TARGETS.setdefault(stage, []).extend(paths)
 
 
 def all_targets():
-    return TARGETS
+    return [path for stage in config["stages"] for path in STAGE_TARGETS.get(stage, [])]
 
 
 def stage_enabled(stage):
     return stage in config["stages"]
+
+
+def by_attempt(base):
+    """A resource that grows with each retry (`retries:` in the SLURM profile): base × attempt."""
+
+    def scaled(wildcards, attempt):
+        return base * attempt
+
+    return scaled
 
 
 def pinned(values):

@@ -9,9 +9,8 @@ TOY_FIGURES = {
     "fig9_sparsity_effect": "fig9_sparsity_effect.rst",
 }
 
-if stage_enabled("toy"):
-    TARGETS += [f"{RESULTS}/toy/summary.csv"]
-    TARGETS += expand(f"{RESULTS}/figures/toy/{{fig}}.png", fig=TOY_FIGURES)
+register_targets("toy", [f"{RESULTS}/toy/summary.csv"])
+register_targets("toy", expand(f"{RESULTS}/figures/toy/{{fig}}.png", fig=TOY_FIGURES))
 
 
 def toy_run_config(wildcards):
@@ -33,8 +32,8 @@ rule toy_run:
         f"{BENCH}/toy/runs/{{run}}.tsv"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=60,
+        mem_mb=by_attempt(2000),
+        runtime=by_attempt(60),
     script:
         "../scripts/toy_run.py"
 

@@ -22,6 +22,7 @@ def root() -> Path:
 
 def make_workdir(dest: Path, overrides: dict | None = None) -> Path:
     """Copy the workflow into `dest` (results stay isolated) with a test config merged over config.yaml."""
+    dest.mkdir(parents=True, exist_ok=True)
     for part in WORKFLOW_PARTS:
         src = ROOT / part
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / part)
