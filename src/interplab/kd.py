@@ -1,0 +1,128 @@
+"""KD measurement of a trained SAE on held-out activations (SCIENCE.md §1, §3).
+
+One streaming pass accumulates, per latent, how often it fires and its second moment E[z²], and
+overall the reconstruction error and the data variance. From those: F alive (firing frequency
+above a threshold), dead count, L0, α = 1 − L0/F, g(α), d*_S = F/g(α), MSE, the fraction of
+variance unexplained, the sorted E[z²] spectrum, and the predicted loss floor at every student
+width. Works with any module that has `encode(x) → z` and `decode(z) → x̂`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Iterable, Protocol, Sequence
+
+import numpy as np
+import torch
+
+from interplab import theory
+
+
+class Autoencoder(Protocol):
+    def encode(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass
+class KDMetrics:
+    n_latents: int
+    n_tokens: int
+    alive_threshold: float
+    f_alive: int
+    dead: int
+    l0: float
+    alpha: float
+    g_alpha: float
+    dstar: float
+    mse: float
+    fvu: float
+    total_mass: float
+    spectrum: list[float] = field(repr=False)  # E[z²] of the alive latents, descending
+    floor_widths: list[int] = field(repr=False)
+    floor_refined: list[float] = field(repr=False)
+    floor_naive: list[float] = field(repr=False)
+
+    def scalars(self) -> dict:
+        """The one-number metrics, for tables."""
+        return {k: v for k, v in asdict(self).items() if not isinstance(v, list)}
+
+
+@torch.no_grad()
+def accumulate(sae: Autoencoder, batches: Iterable[torch.Tensor], device: str = "cpu") -> dict[str, torch.Tensor | int]:
+    """Per-latent fire counts and Σz², plus Σ squared error, Σx and Σx² per input dim, over all batches."""
+    fires = sq = sse = sum_x = sum_x2 = None
+    n_tokens = 0
+    for x in batches:
+        x = x.to(device=device, dtype=torch.float32)
+        z = sae.encode(x)
+        err = sae.decode(z) - x
+        if fires is None:
+            fires = torch.zeros(z.shape[1], dtype=torch.float64, device=device)
+            sq = torch.zeros_like(fires)
+            sse = torch.zeros((), dtype=torch.float64, device=device)
+            sum_x = torch.zeros(x.shape[1], dtype=torch.float64, device=device)
+            sum_x2 = torch.zeros_like(sum_x)
+        fires += (z > 0).sum(0)
+        sq += (z.double() ** 2).sum(0)
+        sse += (err.double() ** 2).sum()
+        sum_x += x.double().sum(0)
+        sum_x2 += (x.double() ** 2).sum(0)
+        n_tokens += x.shape[0]
+    if n_tokens == 0:
+        raise ValueError("no measurement tokens: the held-out activation stream is empty")
+    return {"fires": fires.cpu(), "sq": sq.cpu(), "sse": float(sse), "sum_x": sum_x.cpu(), "sum_x2": sum_x2.cpu(),
+            "n_tokens": n_tokens}
+
+
+def student_widths(d_model: int, n: int = 24) -> list[int]:
+    """Log-spaced student widths from 1 to the teacher's width d_model."""
+    return sorted({int(w) for w in np.round(np.geomspace(1, d_model, n))})
+
+
+def from_statistics(stats: dict, alive_threshold: float = 1e-5, widths: Sequence[int] | None = None) -> KDMetrics:
+    """Turn accumulated statistics into the KD metrics of SCIENCE.md §1."""
+    n_tokens = int(stats["n_tokens"])
+    fires = stats["fires"].numpy()
+    freq = fires / n_tokens
+    alive = freq > alive_threshold
+    f_alive = int(alive.sum())
+    l0 = float(fires.sum() / n_tokens)
+    alpha = 1.0 - l0 / f_alive if f_alive else math.nan
+    g = theory.capacity_g(alpha) if 0 < alpha < 1 else math.nan
+    dstar = f_alive / g if g == g else math.nan
+    d_in = stats["sum_x"].numel()
+    mean = stats["sum_x"].numpy() / n_tokens
+    total_var = float(stats["sum_x2"].numpy().sum() - n_tokens * (mean**2).sum())
+    spectrum = np.sort(stats["sq"].numpy()[alive] / n_tokens)[::-1]
+    widths = list(widths) if widths is not None else student_widths(d_in)
+    if g == g:
+        refined = theory.refined_floor(widths, alpha, spectrum).tolist()
+        naive = theory.naive_floor(widths, alpha, f_alive, eps_inf=float(spectrum.sum())).tolist()
+    else:
+        refined = naive = [math.nan] * len(widths)
+    return KDMetrics(
+        n_latents=int(fires.size),
+        n_tokens=n_tokens,
+        alive_threshold=alive_threshold,
+        f_alive=f_alive,
+        dead=int(fires.size - f_alive),
+        l0=l0,
+        alpha=alpha,
+        g_alpha=g,
+        dstar=dstar,
+        mse=stats["sse"] / (n_tokens * d_in),
+        fvu=stats["sse"] / total_var if total_var > 0 else math.nan,
+        total_mass=float(spectrum.sum()),
+        spectrum=spectrum.tolist(),
+        floor_widths=[int(w) for w in widths],
+        floor_refined=refined,
+        floor_naive=naive,
+    )
+
+
+def measure(sae: Autoencoder, batches: Iterable[torch.Tensor], alive_threshold: float = 1e-5,
+            widths: Sequence[int] | None = None, device: str = "cpu") -> KDMetrics:
+    """KD metrics of `sae` on the held-out `batches` (one pass)."""
+    return from_statistics(accumulate(sae, batches, device), alive_threshold, widths)

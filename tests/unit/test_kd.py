@@ -1,0 +1,75 @@
+import math
+
+import pytest
+import torch
+
+from interplab import kd, theory
+
+
+class ReluIdentity:
+    """z = ReLU(x), x̂ = z: every metric below can be computed by hand."""
+
+    def encode(self, x):
+        return torch.relu(x)
+
+    def decode(self, z):
+        return z
+
+
+X = torch.tensor([[1.0, 0, 0], [0, 2, 0], [0, 0, 0], [3, 0, -1]])
+
+
+def test_metrics_match_hand_computation():
+    m = kd.measure(ReluIdentity(), [X[:2], X[2:]], widths=[0, 1, 2])
+    assert (m.n_latents, m.n_tokens, m.f_alive, m.dead) == (3, 4, 2, 1)
+    assert m.l0 == pytest.approx(0.75)
+    assert m.alpha == pytest.approx(1 - 0.75 / 2)
+    g = 1 / (0.375 * math.log(1 / 0.375))
+    assert m.g_alpha == pytest.approx(g)
+    assert m.dstar == pytest.approx(2 / g)
+    assert m.mse == pytest.approx(1 / 12)  # the only error is the clipped −1
+    assert m.fvu == pytest.approx(1 / 9.75)  # Σx² − N·Σmean² = 15 − 5.25
+    assert m.spectrum == pytest.approx([2.5, 1.0])  # E[z²] per alive latent, descending
+    assert m.total_mass == pytest.approx(3.5)
+    # width 0 keeps nothing; width 1 keeps ⌊2.72⌋ = 2 ≥ F → no floor.
+    assert m.floor_refined == pytest.approx([3.5, 0.0, 0.0])
+    assert m.floor_naive == pytest.approx([3.5, 0.0, 0.0])
+
+
+def test_batching_does_not_change_metrics():
+    a = kd.measure(ReluIdentity(), [X]).scalars()
+    b = kd.measure(ReluIdentity(), [X[:1], X[1:3], X[3:]]).scalars()
+    assert a == pytest.approx(b)
+
+
+def test_alive_threshold():
+    m = kd.measure(ReluIdentity(), [X], alive_threshold=0.3)  # latent 1 fires at 0.25
+    assert m.f_alive == 1 and m.dead == 2
+
+
+def test_all_dead_gives_nan_not_crash():
+    m = kd.measure(ReluIdentity(), [-torch.ones(5, 3)])
+    assert m.f_alive == 0 and math.isnan(m.alpha) and math.isnan(m.dstar)
+
+
+def test_empty_stream_is_a_clear_error():
+    with pytest.raises(ValueError, match="no measurement tokens"):
+        kd.measure(ReluIdentity(), [])
+
+
+def test_floors_agree_with_theory_on_random_sae():
+    torch.manual_seed(0)
+    enc = torch.randn(8, 64)
+
+    class Random:
+        def encode(self, x):
+            return torch.relu(x @ enc - 1.0)
+
+        def decode(self, z):
+            return z @ enc.T / 64
+
+    m = kd.measure(Random(), [torch.randn(2000, 8)])
+    assert 0 < m.alpha < 1
+    assert m.floor_refined == pytest.approx(theory.refined_floor(m.floor_widths, m.alpha, m.spectrum).tolist())
+    assert all(a >= b for a, b in zip(m.floor_refined, m.floor_refined[1:]))
+    assert kd.student_widths(8)[0] == 1 and kd.student_widths(8)[-1] == 8
