@@ -1,0 +1,44 @@
+"""Linear probes: standardised logistic regression, scored on held-out images."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+
+def fit_probe(features: np.ndarray, labels: np.ndarray, seed: int = 0, c: float = 1.0) -> Pipeline:
+    """StandardScaler → multinomial logistic regression (L2, strength 1/c)."""
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000, random_state=seed))
+    return probe.fit(features, labels)
+
+
+def split(features: np.ndarray, labels: np.ndarray, test_fraction: float, seed: int):
+    """A seeded stratified train/test split (plain split when a class is too rare to stratify)."""
+    counts = np.unique(labels, return_counts=True)[1]
+    stratify = labels if counts.min() >= 2 else None
+    return train_test_split(features, labels, test_size=test_fraction, random_state=seed, stratify=stratify)
+
+
+def heldout_accuracy(features: np.ndarray, labels: np.ndarray, test_fraction: float = 0.3, seed: int = 0) -> float:
+    """Fit a probe on part of the images and score it on the rest; chance-level for a single class."""
+    if len(np.unique(labels)) < 2:
+        return float("nan")
+    x_tr, x_te, y_tr, y_te = split(features, labels, test_fraction, seed)
+    return float(fit_probe(x_tr, y_tr, seed).score(x_te, y_te))
+
+
+def chance_accuracy(labels: np.ndarray) -> float:
+    """Accuracy of always predicting the most frequent class."""
+    return float(np.unique(labels, return_counts=True)[1].max() / len(labels))
+
+
+def raw_space_directions(probe: Pipeline) -> np.ndarray:
+    """The probe's weight rows mapped back to the unscaled feature space ([k, d]).
+
+    The probe sees (h − μ)/σ, so w·(h − μ)/σ = (w/σ)·h + const: the direction in feature space is w/σ.
+    """
+    scaler, logistic = probe.named_steps["standardscaler"], probe.named_steps["logisticregression"]
+    return logistic.coef_ / scaler.scale_
