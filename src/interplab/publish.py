@@ -1,0 +1,144 @@
+"""Assemble the folder users download for one SAE trial, and upload it to the Hugging Face hub.
+
+The folder holds what the project published per trial: `sae_layer{LL}_{SNAPSHOT}.pt` files at the
+top, SAELens-loadable folders under `saelens/layer_{LL}/{snapshot}/`, the KD metrics table, and a
+model card (README.md) that says what was trained, how, and how to load it. Files are hard-linked
+from results/sae when the filesystem allows (Pythia-scale trials are tens of GB), else copied.
+Uploading needs a repo id and a token; without them `publish` stops after assembling and says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+from interplab.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrialCard:
+    """What the model card states about one trial."""
+
+    trial: str
+    base_model: str
+    revision: str
+    hook: str
+    layers: Sequence[int]
+    d_in: int
+    d_sae: int
+    l1_policy: str
+    training_tokens: int
+    snapshots: Sequence[str]
+    metrics: pd.DataFrame = field(repr=False)  # one row per layer (final snapshot): l0, alpha, dstar, mse, dead
+
+
+def link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Hard-link `src` to `dst` (same filesystem), else copy; replaces an existing `dst`."""
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.unlink(missing_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def model_card(card: TrialCard, repo_id: str | None) -> str:
+    """Markdown model card with YAML front matter (the hub reads `base_model`, `library_name`, `tags`)."""
+    rows = card.metrics.sort_values("layer")
+    table = ["| layer | L0 | α | d*_S | MSE | dead |", "|---|---|---|---|---|---|"]
+    table += [f"| {int(r.layer)} | {r.l0:.1f} | {r.alpha:.4f} | {r.dstar:.1f} | {r.mse:.4g} | {int(r.dead)} |"
+              for r in rows.itertuples()]
+    repo = repo_id or "<user>/<repo>"
+    first_layer, last = int(card.layers[0]), card.snapshots[-1]
+    return f"""---
+library_name: saelens
+base_model: {card.base_model}
+tags: [sparse-autoencoder, mechanistic-interpretability, interplab]
+---
+
+# Residual-stream SAEs for {card.base_model}: trial {card.trial}
+
+Per-layer ReLU sparse autoencoders on `{card.hook}` of `{card.base_model}` (revision `{card.revision}`),
+trained with interplab, L1 policy **{card.l1_policy}**.
+
+| | |
+|---|---|
+| layers | {", ".join(str(int(x)) for x in card.layers)} |
+| d_in → dictionary size | {card.d_in} → {card.d_sae} |
+| training tokens | {card.training_tokens:,} |
+| token snapshots | {", ".join(card.snapshots)} |
+
+## KD metrics per layer (final snapshot, held-out tokens)
+
+{chr(10).join(table)}
+
+α = 1 − L0/F_alive; d*_S = F_alive / g(α) with g(α) = 1/((1−α)·ln(1/(1−α))) (arXiv 2604.04037).
+
+## Files
+
+- `sae_layer{{LL}}_{{SNAPSHOT}}.pt`: a dict of `W_enc [d_in, d_sae]`, `b_enc`, `W_dec [d_sae, d_in]`,
+  `b_dec` and `cfg`; x̂ = ReLU((x − b_dec)·W_enc + b_enc)·W_dec + b_dec.
+- `saelens/layer_{{LL}}/{{SNAPSHOT}}/`: `cfg.json` + `sae_weights.safetensors` in SAELens's layout.
+- `metrics.csv`: every KD metric for every layer and snapshot.
+
+## Loading
+
+```python
+import torch
+from huggingface_hub import hf_hub_download
+
+path = hf_hub_download("{repo}", "sae_layer{first_layer:02d}_{last}.pt")
+sae = torch.load(path, weights_only=True)
+
+# or with SAELens
+from huggingface_hub import snapshot_download
+from sae_lens import SAE
+folder = snapshot_download("{repo}", allow_patterns="saelens/layer_{first_layer:02d}/{last}/*")
+sae = SAE.load_from_disk(f"{{folder}}/saelens/layer_{first_layer:02d}/{last}")
+```
+"""
+
+
+def assemble(card: TrialCard, snapshot_dirs: Mapping[tuple[int, str], Path], pt_files: Mapping[tuple[int, str], Path],
+             metrics_table: pd.DataFrame, out_dir: str | os.PathLike, repo_id: str | None = None) -> Path:
+    """Lay out the trial's folder in `out_dir`; keys of the mappings are (layer, snapshot)."""
+    out = Path(out_dir)
+    for (layer, snapshot), pt in pt_files.items():
+        link_or_copy(pt, out / Path(pt).name)
+    for (layer, snapshot), folder in snapshot_dirs.items():
+        for item in Path(folder).iterdir():
+            link_or_copy(item, out / "saelens" / f"layer_{layer:02d}" / snapshot / item.name)
+    with atomic_path(out / "metrics.csv") as tmp:
+        metrics_table.to_csv(tmp, index=False)
+    with atomic_path(out / "README.md") as tmp:
+        tmp.write_text(model_card(card, repo_id))
+    return out
+
+
+def upload(folder: str | os.PathLike, repo_id: str | None, token: str | None, api: Any = None) -> dict:
+    """Upload the folder when both a repo id and a token are given; otherwise say why not and stop."""
+    if not repo_id or not token:
+        missing = " and ".join(name for name, value in (("a repo id", repo_id), ("a token", token)) if not value)
+        message = (f"assembled {folder} but did not upload: {missing} missing. Set publish.repo_ids.<trial> in the "
+                   "config and export the token variable named by publish.token_env (default HF_TOKEN).")
+        log.info(message)
+        return {"uploaded": False, "folder": str(folder), "reason": message}
+    if api is None:
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+    api.create_repo(repo_id, exist_ok=True, repo_type="model")
+    commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model",
+                               commit_message="interplab: publish SAE trial")
+    url = getattr(commit, "commit_url", str(commit))
+    log.info("uploaded %s to %s (%s)", folder, repo_id, url)
+    return {"uploaded": True, "folder": str(folder), "repo_id": repo_id, "commit": url}
