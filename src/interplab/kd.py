@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Protocol, Sequence
+from typing import Iterable, Mapping, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -49,31 +49,37 @@ class KDMetrics:
         return {k: v for k, v in asdict(self).items() if not isinstance(v, list)}
 
 
-@torch.no_grad()
-def accumulate(sae: Autoencoder, batches: Iterable[torch.Tensor], device: str = "cpu") -> dict[str, torch.Tensor | int]:
-    """Per-latent fire counts and Σz², plus Σ squared error, Σx and Σx² per input dim, over all batches."""
-    fires = sq = sse = sum_x = sum_x2 = None
-    n_tokens = 0
-    for x in batches:
-        x = x.to(device=device, dtype=torch.float32)
-        z = sae.encode(x)
-        err = sae.decode(z) - x
-        if fires is None:
-            fires = torch.zeros(z.shape[1], dtype=torch.float64, device=device)
-            sq = torch.zeros_like(fires)
-            sse = torch.zeros((), dtype=torch.float64, device=device)
-            sum_x = torch.zeros(x.shape[1], dtype=torch.float64, device=device)
-            sum_x2 = torch.zeros_like(sum_x)
-        fires += (z > 0).sum(0)
-        sq += (z.double() ** 2).sum(0)
-        sse += (err.double() ** 2).sum()
-        sum_x += x.double().sum(0)
-        sum_x2 += (x.double() ** 2).sum(0)
-        n_tokens += x.shape[0]
-    if n_tokens == 0:
-        raise ValueError("no measurement tokens: the held-out activation stream is empty")
-    return {"fires": fires.cpu(), "sq": sq.cpu(), "sse": float(sse), "sum_x": sum_x.cpu(), "sum_x2": sum_x2.cpu(),
-            "n_tokens": n_tokens}
+class StatisticsAccumulator:
+    """Running per-latent fire counts and Σz², plus Σ squared error and per-dim Σx, Σx² of one SAE."""
+
+    def __init__(self, sae: Autoencoder, device: str = "cpu") -> None:
+        self.sae, self.device = sae, device
+        self.n_tokens = 0
+        self.fires = self.sq = self.sse = self.sum_x = self.sum_x2 = None
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor) -> None:
+        x = x.to(device=self.device, dtype=torch.float32)
+        z = self.sae.encode(x)
+        err = self.sae.decode(z) - x
+        if self.fires is None:
+            self.fires = torch.zeros(z.shape[1], dtype=torch.float64, device=self.device)
+            self.sq = torch.zeros_like(self.fires)
+            self.sse = torch.zeros((), dtype=torch.float64, device=self.device)
+            self.sum_x = torch.zeros(x.shape[1], dtype=torch.float64, device=self.device)
+            self.sum_x2 = torch.zeros_like(self.sum_x)
+        self.fires += (z > 0).sum(0)
+        self.sq += (z.double() ** 2).sum(0)
+        self.sse += (err.double() ** 2).sum()
+        self.sum_x += x.double().sum(0)
+        self.sum_x2 += (x.double() ** 2).sum(0)
+        self.n_tokens += x.shape[0]
+
+    def statistics(self) -> dict:
+        if self.n_tokens == 0:
+            raise ValueError("no measurement tokens: the held-out activation stream is empty")
+        return {"fires": self.fires.cpu(), "sq": self.sq.cpu(), "sse": float(self.sse), "sum_x": self.sum_x.cpu(),
+                "sum_x2": self.sum_x2.cpu(), "n_tokens": self.n_tokens}
 
 
 def student_widths(d_model: int, n: int = 24) -> list[int]:
@@ -125,4 +131,15 @@ def from_statistics(stats: dict, alive_threshold: float = 1e-5, widths: Sequence
 def measure(sae: Autoencoder, batches: Iterable[torch.Tensor], alive_threshold: float = 1e-5,
             widths: Sequence[int] | None = None, device: str = "cpu") -> KDMetrics:
     """KD metrics of `sae` on the held-out `batches` (one pass)."""
-    return from_statistics(accumulate(sae, batches, device), alive_threshold, widths)
+    return measure_many({"sae": sae}, batches, alive_threshold, widths, device)["sae"]
+
+
+def measure_many(saes: Mapping[str, Autoencoder], batches: Iterable[torch.Tensor], alive_threshold: float = 1e-5,
+                 widths: Sequence[int] | None = None, device: str = "cpu") -> dict[str, KDMetrics]:
+    """KD metrics of several SAEs (e.g. every token snapshot of one layer) in a single pass over the data."""
+    accumulators = {name: StatisticsAccumulator(sae, device) for name, sae in saes.items()}
+    for x in batches:
+        x = x.to(device)
+        for acc in accumulators.values():
+            acc.update(x)
+    return {name: from_statistics(acc.statistics(), alive_threshold, widths) for name, acc in accumulators.items()}

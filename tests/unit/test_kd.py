@@ -73,3 +73,16 @@ def test_floors_agree_with_theory_on_random_sae():
     assert m.floor_refined == pytest.approx(theory.refined_floor(m.floor_widths, m.alpha, m.spectrum).tolist())
     assert all(a >= b for a, b in zip(m.floor_refined, m.floor_refined[1:]))
     assert kd.student_widths(8)[0] == 1 and kd.student_widths(8)[-1] == 8
+
+
+def test_measure_many_equals_separate_passes():
+    class Scaled(ReluIdentity):
+        def __init__(self, k):
+            self.k = k
+
+        def encode(self, x):
+            return torch.relu(self.k * x)
+
+    many = kd.measure_many({"a": ReluIdentity(), "b": Scaled(2.0)}, [X[:3], X[3:]])
+    assert many["a"].scalars() == pytest.approx(kd.measure(ReluIdentity(), [X]).scalars())
+    assert many["b"].scalars() == pytest.approx(kd.measure(Scaled(2.0), [X]).scalars())
