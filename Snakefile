@@ -13,6 +13,8 @@ report: "report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/toy.smk"
+include: "rules/teacher.smk"
+include: "rules/cache.smk"
 
 
 rule all:

@@ -16,7 +16,7 @@ Each shard holds one tensor ``activations`` of shape [rows, d_model] in the mani
 Row i of a split (shards in index order) is token i of that split's token stream, flattened
 sequence by sequence (`token_stream_sha256` names the exact stream).
 
-manifest.json keys: format_version, model, revision, source, hook (``blocks.{L}.hook_resid_post``),
+manifest.json keys: format_version, model, revision, source, loader, hook (``blocks.{L}.hook_resid_post``),
 layer, d_model, dtype, context_length, token_stream_sha256, splits -> {train, heldout} ->
 {n_tokens, shards: [{file, rows, sha256}]}.
 
@@ -39,8 +39,7 @@ naming the file and how to rebuild it.
 
 from __future__ import annotations
 
-import os
-import shutil
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -49,7 +48,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from interplab.io import PathLike, read_json, sha256_file, stable_seed, write_json
+from interplab.io import PathLike, atomic_directory, read_json, sha256_file, stable_seed, write_json
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "heldout")
@@ -204,6 +203,7 @@ class CacheSpec:
     dtype: str = "float16"
     shard_tokens: int = 65536
     batch_size: int = 16
+    loader: str = ""
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
@@ -238,8 +238,8 @@ def build_caches(bridge: Any, streams: Mapping[str, torch.Tensor], spec: CacheSp
     bad = [layer for layer in spec.layers if not 0 <= layer < n_layers]
     if bad:
         raise ValueError(f"layers {bad} do not exist in {spec.model} ({n_layers} layers: 0..{n_layers - 1})")
-    staging = {layer: _staging_dir(Path(out_dirs[layer])) for layer in spec.layers}
-    try:
+    with contextlib.ExitStack() as stack:
+        staging = {layer: stack.enter_context(atomic_directory(out_dirs[layer])) for layer in spec.layers}
         records: dict[int, dict[str, Any]] = {layer: {} for layer in spec.layers}
         for split in SPLITS:
             writers = {layer: ShardWriter(staging[layer], split, DTYPES[spec.dtype], spec.shard_tokens)
@@ -254,27 +254,12 @@ def build_caches(bridge: Any, streams: Mapping[str, torch.Tensor], spec: CacheSp
         for layer in spec.layers:
             manifests[layer] = {
                 "format_version": FORMAT_VERSION, "model": spec.model, "revision": spec.revision,
-                "source": spec.source, "hook": hook_name(layer), "layer": layer, "d_model": int(bridge.cfg.d_model),
-                "dtype": spec.dtype, "context_length": int(streams["train"].shape[1]),
+                "source": spec.source, "loader": spec.loader, "hook": hook_name(layer), "layer": layer,
+                "d_model": int(bridge.cfg.d_model), "dtype": spec.dtype,
+                "context_length": int(streams["train"].shape[1]),
                 "token_stream_sha256": token_stream_sha256, "splits": records[layer],
             }
             write_json(staging[layer] / "manifest.json", manifests[layer])
             if provenance is not None:
                 write_json(staging[layer] / "provenance.json", provenance)
-        for layer in spec.layers:
-            target = Path(out_dirs[layer])
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staging[layer], target)
-        return manifests
-    finally:
-        for path in staging.values():
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _staging_dir(target: Path) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    return staging
+    return manifests

@@ -1,0 +1,47 @@
+# Experiment 2, first half (stage lm): residual-stream caches results/cache/{model}/{ckpt}/L{LL}/,
+# one directory per layer (shards + manifest.json), read by interplab.activations.ActivationCache.
+from interplab.activations import layer_dirname
+
+
+def cache_dir(model, ckpt, layer):
+    """The cache directory of one layer: what SAE rules take as input."""
+    return f"{RESULTS}/cache/{model}/{ckpt}/{layer_dirname(layer)}"
+
+
+def cache_inputs(wildcards):
+    inputs = {"streams": f"{RESULTS}/tokens/{wildcards.model}/streams.safetensors",
+              "record": f"{RESULTS}/tokens/{wildcards.model}/streams.json"}
+    if LM.source == "local":
+        inputs["checkpoint"] = str(local_checkpoint_dir(teacher_dir(wildcards.model), wildcards.ckpt))
+    return inputs
+
+
+if LM is not None:
+    register_targets("lm", [cache_dir(LM.label, ckpt, layer) for ckpt in LM.revisions for layer in LM.layers])
+
+    rule cache_build:
+        """One forward pass per batch captures every requested layer's blocks.{L}.hook_resid_post."""
+        input:
+            unpack(cache_inputs),
+        output:
+            [directory(cache_dir("{model}", "{ckpt}", layer)) for layer in LM.layers],
+        params:
+            plan=lm_plan_param,
+            cache=config["cache"],
+            dtype=config["model"]["dtype"],
+            batch_size=config["model"]["batch_size"],
+            device=config["device"],
+        wildcard_constraints:
+            model=pinned([LM.label]),
+            ckpt=pinned(LM.revisions),
+        log:
+            f"{LOGS}/cache/{{model}}/{{ckpt}}.log",
+        benchmark:
+            f"{BENCH}/cache/{{model}}/{{ckpt}}.tsv"
+        threads: 2
+        resources:
+            mem_mb=by_attempt(8000),
+            runtime=by_attempt(120),
+            gpu=1,
+        script:
+            "../scripts/cache_build.py"

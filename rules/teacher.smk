@@ -1,0 +1,125 @@
+# Experiment 2, first half (stage lm): the local GPT-NeoX teacher and the token streams.
+from interplab.teacher.bridge import local_checkpoint_dir
+from interplab.teacher.plan import MODEL_SOURCES, lm_plan
+
+# `model.source` values other than local / hf (e.g. a synthetic activation source) need no LM.
+LM = None
+if config["model"]["source"] in MODEL_SOURCES:
+    try:
+        LM = lm_plan(config["model"])
+    except ValueError as error:
+        raise WorkflowError(f"Invalid configuration. config: {error}") from None
+
+
+def lm_plan_param(wildcards):
+    return LM
+
+
+def teacher_dir(model):
+    return f"{RESULTS}/teacher/{model}"
+
+
+def teacher_checkpoint_dirs(model):
+    """Every checkpoint the local teacher saves (step0 … final), as HF directories."""
+    return [str(local_checkpoint_dir(teacher_dir(model), label)) for label in LM.checkpoints]
+
+
+def streams_tokenizer(wildcards):
+    return {"tokenizer": f"{teacher_dir(wildcards.model)}/tokenizer"} if LM.source == "local" else {}
+
+
+if LM is not None:
+
+    rule teacher_streams:
+        """The tokenised corpus as fixed-length training and held-out streams, with their hash."""
+        input:
+            unpack(streams_tokenizer),
+        output:
+            streams=f"{RESULTS}/tokens/{{model}}/streams.safetensors",
+            record=f"{RESULTS}/tokens/{{model}}/streams.json",
+        params:
+            plan=lm_plan_param,
+            cache=config["cache"],
+        wildcard_constraints:
+            model=pinned([LM.label]),
+        log:
+            f"{LOGS}/tokens/{{model}}.log",
+        benchmark:
+            f"{BENCH}/tokens/{{model}}.tsv"
+        threads: 1
+        resources:
+            mem_mb=by_attempt(4000),
+            runtime=by_attempt(120),
+        script:
+            "../scripts/teacher_streams.py"
+
+
+if LM is not None and LM.source == "local":
+    register_targets("lm", [f"{teacher_dir(LM.label)}/summary.json",
+                            f"{RESULTS}/figures/lm/{LM.label}/teacher_loss.png"])
+
+    rule teacher_tokenizer:
+        """Byte-level BPE tokenizer trained on the stdlib corpus, saved in HF format, corpus hash recorded."""
+        output:
+            tokenizer=directory(f"{RESULTS}/teacher/{{model}}/tokenizer"),
+            corpus=f"{RESULTS}/teacher/{{model}}/corpus.json",
+        params:
+            plan=lm_plan_param,
+        wildcard_constraints:
+            model=pinned([LM.label]),
+        log:
+            f"{LOGS}/teacher/{{model}}/tokenizer.log",
+        benchmark:
+            f"{BENCH}/teacher/{{model}}/tokenizer.tsv"
+        threads: 1
+        resources:
+            mem_mb=by_attempt(2000),
+            runtime=by_attempt(15),
+        script:
+            "../scripts/teacher_tokenizer.py"
+
+    rule teacher_train:
+        """The small GPT-NeoX teacher, with HF checkpoints at steps 0, 1, 2, 4, … and the final step."""
+        input:
+            tokenizer=f"{RESULTS}/teacher/{{model}}/tokenizer",
+            streams=rules.teacher_streams.output.streams,
+        output:
+            checkpoints=[directory(path) for path in teacher_checkpoint_dirs("{model}")],
+            history=f"{RESULTS}/teacher/{{model}}/training.csv",
+            summary=f"{RESULTS}/teacher/{{model}}/summary.json",
+        params:
+            plan=lm_plan_param,
+            device=config["device"],
+        wildcard_constraints:
+            model=pinned([LM.label]),
+        log:
+            f"{LOGS}/teacher/{{model}}/train.log",
+        benchmark:
+            f"{BENCH}/teacher/{{model}}/train.tsv"
+        threads: 2
+        resources:
+            mem_mb=by_attempt(4000),
+            runtime=by_attempt(60),
+            gpu=1,
+        script:
+            "../scripts/teacher_train.py"
+
+    rule teacher_figure:
+        input:
+            history=rules.teacher_train.output.history,
+            summary=rules.teacher_train.output.summary,
+        output:
+            report(
+                f"{RESULTS}/figures/lm/{{model}}/teacher_loss.png",
+                caption="../report/lm/teacher_loss.rst",
+                category="2. Language-model teacher and caches",
+            ),
+        wildcard_constraints:
+            model=pinned([LM.label]),
+        log:
+            f"{LOGS}/figures/lm/{{model}}/teacher_loss.log",
+        benchmark:
+            f"{BENCH}/figures/lm/{{model}}/teacher_loss.tsv"
+        localrule: True
+        script:
+            "../scripts/teacher_figure.py"

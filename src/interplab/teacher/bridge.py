@@ -1,0 +1,64 @@
+"""`load_bridge(spec)`: a TransformerLens `TransformerBridge` for a local HF directory or a hub
+model + revision, through one code path, so the offline default exercises the same loading code a
+Pythia-410M run uses.
+
+Activations are raw HF numerics (no LayerNorm folding, no weight centring): what the cache
+stores is exactly the model's residual stream, and every cache manifest records `LOADER`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from interplab.activations import DTYPES
+
+SOURCES = ("local", "hf")
+LOADER = "transformer_lens TransformerBridge.boot_transformers, raw HF numerics (no fold_ln, no centring)"
+
+
+@dataclass(frozen=True)
+class BridgeSpec:
+    """local: `name` is an HF-format directory (revision ignored). hf: `name` is a hub id, e.g.
+    EleutherAI/pythia-410m, and `revision` a branch such as step143000 (None: main)."""
+
+    source: str
+    name: str
+    revision: str | None = None
+    device: str = "cpu"
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"bridge source must be one of {SOURCES}, got {self.source!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"model dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
+
+
+def local_checkpoint_dir(teacher_dir: str | Path, revision: str) -> Path:
+    """The local teacher's HF directory for a revision label: `final` or `step{N}` -> ckpt-{N}."""
+    if revision == "final":
+        return Path(teacher_dir) / "final"
+    match = re.fullmatch(r"step(\d+)", revision)
+    if not match:
+        raise ValueError(f"local revision {revision!r} is neither 'final' nor 'step<N>' (e.g. step8)")
+    return Path(teacher_dir) / f"ckpt-{int(match.group(1))}"
+
+
+def load_bridge(spec: BridgeSpec) -> Any:
+    """Boot the model in eval mode on `spec.device`; a missing local directory fails with its path."""
+    from transformer_lens.model_bridge import TransformerBridge
+
+    if spec.source == "local":
+        path = Path(spec.name)
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"no HF model directory at {path} (config.json missing): train the local "
+                                    f"teacher first (snakemake {path}) or set model.source: hf")
+        bridge = TransformerBridge.boot_transformers(str(path), device=spec.device, dtype=DTYPES[spec.dtype])
+    else:
+        bridge = TransformerBridge.boot_transformers(spec.name, device=spec.device, dtype=DTYPES[spec.dtype],
+                                                     revision=spec.revision)
+    bridge.eval()
+    return bridge

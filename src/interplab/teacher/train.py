@@ -1,0 +1,167 @@
+"""Train a small GPT-NeoX (Pythia architecture: rotary, parallel attention + MLP) on the token
+streams, saving HF-format checkpoints on an exponential schedule (0, 1, 2, 4, …) plus the final one.
+
+The checkpoints are what the DAG's `revision` wildcard studies, so each is a self-contained HF
+directory (weights + tokenizer) that `load_bridge` boots exactly like a hub Pythia revision.
+The held-out loss is compared with the unigram entropy of the training tokens: a teacher whose
+loss is not clearly below it has learned nothing beyond token frequencies.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import pandas as pd
+import torch
+from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+from interplab.io import PathLike, atomic_directory, write_json
+from interplab.runtime import seed_everything
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """Architecture and optimisation of the local teacher (config: model.teacher)."""
+
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    d_mlp: int = 512
+    vocab_size: int = 4096
+    context_length: int = 128
+    rotary_pct: float = 0.25
+    steps: int = 300
+    batch_size: int = 16
+    lr: float = 0.003
+    warmup_steps: int = 20
+    weight_decay: float = 0.01
+    checkpoint_factor: int = 2
+    eval_rows: int = 64
+    log_every: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+
+
+def checkpoint_steps(steps: int, factor: int = 2) -> list[int]:
+    """Exponential schedule 0, 1, f, f², … below `steps`, then `steps` itself (the final model)."""
+    if factor < 2:
+        raise ValueError(f"checkpoint_factor must be at least 2, got {factor}")
+    schedule, step = [0], 1
+    while step < steps:
+        schedule.append(step)
+        step *= factor
+    return schedule + [steps]
+
+
+def checkpoint_label(step: int, steps: int) -> str:
+    """The revision name of a checkpoint: `final` for the last one, else `step{N}` (as Pythia)."""
+    return "final" if step == steps else f"step{step}"
+
+
+def build_model(cfg: TeacherConfig) -> GPTNeoXForCausalLM:
+    config = GPTNeoXConfig(
+        vocab_size=cfg.vocab_size, hidden_size=cfg.d_model, num_hidden_layers=cfg.n_layers,
+        num_attention_heads=cfg.n_heads, intermediate_size=cfg.d_mlp, max_position_embeddings=cfg.context_length,
+        rotary_pct=cfg.rotary_pct, use_parallel_residual=True, bos_token_id=0, eos_token_id=0,
+        tie_word_embeddings=False, hidden_dropout=0.0, attention_dropout=0.0,
+    )
+    return GPTNeoXForCausalLM(config)
+
+
+def unigram_entropy(tokens: torch.Tensor, vocab_size: int) -> float:
+    """Entropy (nats) of the token frequency distribution: the loss of the best context-free model."""
+    counts = torch.bincount(tokens.flatten(), minlength=vocab_size).double()
+    probs = counts[counts > 0] / counts.sum()
+    return float(-(probs * probs.log()).sum())
+
+
+def learning_rate(step: int, cfg: TeacherConfig) -> float:
+    """Linear warm-up, then cosine decay to 10% of the peak."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * progress)))
+
+
+@torch.no_grad()
+def heldout_loss(model: GPTNeoXForCausalLM, rows: torch.Tensor, batch_size: int) -> float:
+    model.eval()
+    losses = [model(input_ids=chunk, labels=chunk).loss.item() * chunk.shape[0] for chunk in rows.split(batch_size)]
+    model.train()
+    return sum(losses) / rows.shape[0]
+
+
+def save_checkpoint(model: GPTNeoXForCausalLM, tokenizer: Any, target: PathLike, provenance: Mapping[str, Any]) -> None:
+    """An HF directory (weights, config, tokenizer, provenance), renamed into place when complete."""
+    with atomic_directory(target) as staging:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        write_json(staging / "interplab_provenance.json", provenance)
+
+
+def train_teacher(cfg: TeacherConfig, streams: Mapping[str, torch.Tensor], tokenizer: Any, device: str,
+                  save: Callable[[int, GPTNeoXForCausalLM], None]) -> pd.DataFrame:
+    """Train on streams['train']; call `save(step, model)` at every scheduled checkpoint.
+
+    Returns the history: one row per logged step (train loss, lr, tokens) and the held-out loss
+    at every checkpoint.
+    """
+    train, heldout = streams["train"], streams["heldout"][: cfg.eval_rows].to(device)
+    if train.shape[1] != cfg.context_length:
+        raise ValueError(f"token streams have context {train.shape[1]}, the teacher expects {cfg.context_length}")
+    if len(tokenizer) > cfg.vocab_size:
+        raise ValueError(f"tokenizer has {len(tokenizer)} tokens, more than the teacher's vocab_size {cfg.vocab_size}")
+    seed_everything(cfg.seed)
+    model = build_model(cfg).to(device)
+    model.train()
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
+    sampler = torch.Generator().manual_seed(cfg.seed)
+    schedule = set(checkpoint_steps(cfg.steps, cfg.checkpoint_factor))
+    tokens_per_step = cfg.batch_size * cfg.context_length
+    history: list[dict[str, float]] = []
+    for step in range(cfg.steps + 1):
+        if step in schedule:
+            loss = heldout_loss(model, heldout, cfg.batch_size)
+            history.append({"step": step, "tokens": step * tokens_per_step, "heldout_loss": loss})
+            log.info("step %d: held-out loss %.4f (checkpoint %s)", step, loss, checkpoint_label(step, cfg.steps))
+            save(step, model)
+        if step == cfg.steps:
+            break
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, cfg)
+        batch = train[torch.randint(0, train.shape[0], (cfg.batch_size,), generator=sampler)].to(device)
+        loss = model(input_ids=batch, labels=batch).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        if step % cfg.log_every == 0 or step == cfg.steps - 1:
+            history.append({"step": step + 1, "tokens": (step + 1) * tokens_per_step, "train_loss": loss.item(),
+                            "lr": optimizer.param_groups[0]["lr"]})
+            log.info("step %d/%d: train loss %.4f", step + 1, cfg.steps, loss.item())
+    return pd.DataFrame(history)
+
+
+def teacher_summary(history: pd.DataFrame, train_tokens: torch.Tensor, cfg: TeacherConfig, model: str,
+                    seconds: float) -> dict[str, Any]:
+    """The numbers that say whether the teacher learned anything: final held-out loss vs unigram entropy."""
+    held = history.dropna(subset=["heldout_loss"])
+    entropy = unigram_entropy(train_tokens, cfg.vocab_size)
+    final = float(held["heldout_loss"].iloc[-1])
+    return {"model": model, "steps": cfg.steps, "vocab_size": cfg.vocab_size,
+            "tokens_trained": cfg.steps * cfg.batch_size * cfg.context_length,
+            "unigram_entropy": entropy, "initial_heldout_loss": float(held["heldout_loss"].iloc[0]),
+            "final_heldout_loss": final, "below_unigram_entropy": entropy - final,
+            "train_seconds": seconds, "train_tokens_per_second": cfg.steps * cfg.batch_size * cfg.context_length / seconds,
+            "checkpoints": [checkpoint_label(int(s), cfg.steps) for s in held["step"]]}
