@@ -1,0 +1,170 @@
+"""Grokking-stage figures: accuracy curves per run and per regime, the ungrokking overview,
+weight norms per parameter group, and the modular-addition positive control.
+
+Every function takes the long history table of `interplab.grok.analysis.load_histories` (and the
+summary where it needs peaks and labels) and writes one PNG.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+
+from interplab.figures import style
+
+SPLIT_STYLE = {"train": ("0.35", ":", "train"), "id": ("C0", "--", "ID (training hospitals)"),
+               "ood": ("C3", "-", "OOD (held-out hospital)"), "test": ("C3", "-", "held-out pairs")}
+CLASS_COLORS = {"grokked": "C2", "ungrokked": "C3", "neither": "0.5"}
+
+
+def _regime_colors(regimes) -> dict:
+    return dict(zip(sorted(regimes), style.sequential_colors(len(regimes), "plasma", 0.1, 0.7)))
+
+
+def _epoch_axis(ax, max_epoch: int) -> None:
+    """Log-like x axis (symlog, linear below 1) once runs are long enough for early change to hide."""
+    if max_epoch >= 100:
+        ax.set_xscale("symlog", linthresh=1)
+    ax.set_xlim(0, max_epoch)
+
+
+def accuracy_curves(histories: pd.DataFrame, summary: pd.DataFrame, path: str | Path, provenance=None) -> None:
+    """One panel per Camelyon17 run: train / ID / OOD accuracy per epoch, the peak OOD epoch marked."""
+    style.apply()
+    cam = histories[histories["task"] == "camelyon17"]
+    runs = sorted(cam["run"].unique())
+    n_cols = min(4, len(runs))
+    n_rows = int(np.ceil(len(runs) / n_cols))
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.1 * n_cols + 0.4, 2.5 * n_rows + 0.9), squeeze=False,
+                             sharey=True)
+    for ax, run in zip(axes.flat, runs):
+        h = cam[cam["run"] == run].sort_values("epoch")
+        row = summary[summary["run"] == run].iloc[0]
+        for split in ("train", "id", "ood"):
+            color, ls, _ = SPLIT_STYLE[split]
+            ax.plot(h["epoch"], h[f"{split}_acc"], ls=ls, color=color, lw=1.4)
+        ax.axvline(row["peak_ood_epoch"], color=CLASS_COLORS[row["classification"]], lw=0.9, alpha=0.7)
+        ax.plot(row["peak_ood_epoch"], row["peak_ood_acc"], "o", color="C3", ms=4)
+        ax.axhline(0.5, color="0.7", lw=0.8, zorder=0)
+        _epoch_axis(ax, int(h["epoch"].max()))
+        ax.set_title(f"{run}\n{row['classification']}: OOD peak {row['peak_ood_acc']:.2f} → final "
+                     f"{row['final_ood_acc']:.2f}", fontsize=8.5)
+        ax.set_ylim(0.3, 1.02)
+        ax.set_xlabel("epoch")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("accuracy")
+    for ax in list(axes.flat)[len(runs):]:
+        ax.axis("off")
+    handles = [Line2D([], [], color=c, ls=ls, label=label) for c, ls, label in (SPLIT_STYLE[s] for s in ("train", "id", "ood"))]
+    handles.append(Line2D([], [], color="0.5", lw=0.9, label="peak OOD epoch (colour = classification)"))
+    fig.legend(handles=handles, loc="lower center", ncol=4, bbox_to_anchor=(0.5, 0.0))
+    fig.suptitle("Camelyon17 runs: does OOD accuracy rise late (grokking) or peak early and decay (ungrokking)?")
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    style.save(fig, path, provenance)
+
+
+def regime_curves(histories: pd.DataFrame, path: str | Path, provenance=None) -> None:
+    """One panel per training-set size: OOD accuracy per regime (mean over seeds, band = seed range), ID dashed."""
+    style.apply()
+    cam = histories[histories["task"] == "camelyon17"]
+    sizes = sorted(cam["n_train"].unique())
+    colors = _regime_colors(cam["regime"].unique())
+    fig, axes = plt.subplots(1, len(sizes), figsize=(3.6 * len(sizes) + 0.6, 3.2), squeeze=False, sharey=True)
+    for ax, n_train in zip(axes[0], sizes):
+        sub = cam[cam["n_train"] == n_train]
+        for regime, color in colors.items():
+            r = sub[sub["regime"] == regime]
+            if r.empty:
+                continue
+            ood = r.groupby("epoch")["ood_acc"].agg(["mean", "min", "max"])
+            n_seeds = r["seed"].nunique()
+            ax.fill_between(ood.index, ood["min"], ood["max"], color=color, alpha=0.2, lw=0)
+            ax.plot(ood.index, ood["mean"], color=color, lw=1.6, label=f"{regime} OOD ({n_seeds} seed{'s' * (n_seeds > 1)})")
+            ax.plot(ood.index, r.groupby("epoch")["id_acc"].mean(), color=color, lw=1.0, ls="--")
+        ax.axhline(0.5, color="0.7", lw=0.8, zorder=0)
+        _epoch_axis(ax, int(sub["epoch"].max()))
+        ax.set_title(f"n_train = {n_train}")
+        ax.set_xlabel("epoch")
+        ax.set_ylim(0.3, 1.02)
+        ax.legend(loc="lower right")
+    axes[0, 0].set_ylabel("accuracy (solid OOD, dashed ID)")
+    fig.suptitle("Regimes compared: OOD accuracy, mean over seeds (band = seed range)")
+    fig.tight_layout()
+    style.save(fig, path, provenance)
+
+
+def ungrokking_overview(summary: pd.DataFrame, path: str | Path, provenance=None) -> None:
+    """Every run as a peak → final OOD-accuracy arrow at its peak epoch, coloured by classification."""
+    style.apply()
+    rows = summary.sort_values(["task", "regime", "n_train", "seed"]).reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(7.2, 0.38 * len(rows) + 1.6))
+    for i, row in rows.iterrows():
+        color = CLASS_COLORS[row["classification"]]
+        ax.annotate("", xy=(row["final_ood_acc"], i), xytext=(row["peak_ood_acc"], i),
+                    arrowprops={"arrowstyle": "->", "color": color, "lw": 1.6, "shrinkA": 0, "shrinkB": 0})
+        ax.plot(row["peak_ood_acc"], i, "o", color=color, ms=6)
+        ax.text(1.015, i, f"peak at epoch {int(row['peak_ood_epoch'])} of {int(row['epochs'])}", va="center",
+                fontsize=7.5, transform=ax.get_yaxis_transform())
+    ax.set_yticks(range(len(rows)), rows["run"])
+    ax.invert_yaxis()
+    ax.axvline(0.5, color="0.7", lw=0.8, zorder=0)
+    lo = min(0.4, float(rows[["peak_ood_acc", "final_ood_acc"]].min().min()) - 0.03)
+    ax.set_xlim(lo, 1.0)
+    ax.set_xlabel("held-out accuracy (OOD hospital; held-out pairs for modadd): dot = peak, arrow head = final")
+    ax.grid(axis="y", visible=False)
+    handles = [Line2D([], [], color=c, marker="o", lw=1.6, label=k) for k, c in CLASS_COLORS.items()]
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=3)
+    ax.set_title("Ungrokking overview: how far each run's held-out accuracy falls from its peak", pad=22)
+    fig.tight_layout()
+    style.save(fig, path, provenance)
+
+
+def weight_norms(histories: pd.DataFrame, path: str | Path, provenance=None) -> None:
+    """Per parameter group (conv / bn / fc), the weight norm of every Camelyon17 run against epoch."""
+    style.apply()
+    cam = histories[histories["task"] == "camelyon17"]
+    groups = [g for g in ("conv", "bn", "fc") if f"norm_{g}" in cam]
+    colors = _regime_colors(cam["regime"].unique())
+    fig, axes = plt.subplots(1, len(groups), figsize=(3.3 * len(groups) + 0.5, 3.0), squeeze=False)
+    for ax, group in zip(axes[0], groups):
+        for run, h in cam.groupby("run"):
+            ax.plot(h["epoch"], h[f"norm_{group}"], color=colors[h["regime"].iloc[0]], lw=1.2, alpha=0.85)
+        ax.set_yscale("log")
+        _epoch_axis(ax, int(cam["epoch"].max()))
+        ax.set_title({"conv": "conv weights", "bn": "BatchNorm γ, β", "fc": "fc head"}[group])
+        ax.set_xlabel("epoch")
+    axes[0, 0].set_ylabel("L2 norm")
+    fig.legend(handles=[Line2D([], [], color=c, label=r) for r, c in colors.items()], loc="upper right", ncol=len(colors))
+    fig.suptitle("Weight norm per parameter group (BatchNorm makes the conv norm scale-free)", x=0.02, ha="left")
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    style.save(fig, path, provenance)
+
+
+def modular_control(histories: pd.DataFrame, summary: pd.DataFrame, path: str | Path, provenance=None) -> None:
+    """Modular addition with and without Grokfast: train / held-out accuracy and total weight norm per step."""
+    style.apply()
+    mod = histories[histories["task"] == "modular_addition"]
+    fig, (acc_ax, norm_ax) = plt.subplots(1, 2, figsize=(9.0, 3.3))
+    if mod.empty:
+        for ax in (acc_ax, norm_ax):
+            ax.text(0.5, 0.5, "modular-addition control disabled in config", ha="center", va="center", transform=ax.transAxes)
+    colors = {"plain": "C0", "grokfast": "C1"}
+    for run, h in mod.groupby("run"):
+        regime = h["regime"].iloc[0]
+        row = summary[summary["run"] == run].iloc[0]
+        acc_ax.plot(h["epoch"], h["train_acc"], color=colors[regime], ls=":", lw=1.3)
+        acc_ax.plot(h["epoch"], h["test_acc"], color=colors[regime], lw=1.6,
+                    label=f"{run}: final {row['final_ood_acc']:.2f} ({row['classification']})")
+        norm_ax.plot(h["epoch"], h["norm_total"], color=colors[regime], lw=1.4, label=run)
+    acc_ax.axhline(0.95, color="0.6", lw=0.8, ls="--")
+    acc_ax.set(xlabel="full-batch step", ylabel="accuracy (dotted train, solid held-out)", ylim=(-0.02, 1.02),
+               title="accuracy")
+    norm_ax.set(xlabel="full-batch step", ylabel="total weight norm", title="weight norm")
+    acc_ax.legend(loc="center right", fontsize=7)
+    fig.suptitle("Positive control: modular addition (p = 113, 30% of pairs) groks, faster with Grokfast?")
+    fig.tight_layout()
+    style.save(fig, path, provenance)
