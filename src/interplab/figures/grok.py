@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from interplab.figures import style
 
@@ -29,6 +30,8 @@ def _epoch_axis(ax, max_epoch: int) -> None:
     """Log-like x axis (symlog, linear below 1) once runs are long enough for early change to hide."""
     if max_epoch >= 100:
         ax.set_xscale("symlog", linthresh=1)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlim(0, max_epoch)
 
 

@@ -79,7 +79,7 @@ def load_histories(run_dirs) -> pd.DataFrame:
         spec = spec_from_dict(manifest(run_dir)["spec"])
         history = read_table(run_dir / HISTORY)
         frames.append(history.assign(run=spec.name, task=spec.task, regime=spec.regime.name, seed=spec.seed,
-                                     n_train=getattr(spec.setup, "n_train", np.nan), heldout_split=spec.heldout_split))
+                                     n_train=getattr(spec.setup, "n_train", pd.NA), heldout_split=spec.heldout_split))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -90,4 +90,4 @@ def summarize(histories: pd.DataFrame, criteria: Criteria) -> pd.DataFrame:
         first = history.iloc[0]
         rows.append({"run": run, **{k: first[k] for k in ("task", "regime", "n_train", "seed", "heldout_split")},
                      **curve_summary(history.dropna(axis=1, how="all"), first["heldout_split"], criteria)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).astype({"n_train": "Int64"})

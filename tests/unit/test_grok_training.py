@@ -1,0 +1,116 @@
+"""Grokfast, init scaling, checkpoint schedule, resumable training and run classification."""
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from interplab.grok import checkpoints as ckpt
+from interplab.grok import train
+from interplab.grok.analysis import Criteria, curve_summary
+from interplab.grok.data import SplitConfig
+from interplab.grok.fixture import FixtureConfig, write_fixture
+from interplab.grok.grokfast import GrokfastEMA
+from interplab.grok.models import ModularAdditionTransformer, group_norms, resnet18, scale_parameters_
+from interplab.grok.runs import CAMELYON, CamelyonSetup, Regime, RunSpec
+from interplab.grok.tasks import CamelyonTask
+
+
+def test_grokfast_changes_gradients_exactly_as_its_formula_says():
+    model = torch.nn.Linear(3, 2)
+    gf = GrokfastEMA(alpha=0.9, lamb=2.0)
+    grads = [torch.randn(2, 3, generator=torch.Generator().manual_seed(i)) for i in range(3)]
+    mu = None
+    for g in grads:
+        model.weight.grad, model.bias.grad = g.clone(), None
+        gf.filter_(model)
+        mu = g.clone() if mu is None else 0.9 * mu + 0.1 * g
+        torch.testing.assert_close(model.weight.grad, g + 2.0 * mu, rtol=0, atol=1e-6)
+    assert model.bias.grad is None
+
+
+def test_init_scale_scales_parameter_norm():
+    model = resnet18()
+    before = group_norms(model)
+    scale_parameters_(model, 4.0)
+    after = group_norms(model)
+    for group in ("conv", "bn", "fc", "total"):
+        assert after[group] == pytest.approx(4.0 * before[group], rel=1e-6)
+    assert torch.all(model.bn1.running_var == 1)  # buffers are not parameters: untouched
+
+
+def test_modular_transformer_shapes_and_norm_groups():
+    model = ModularAdditionTransformer(p=7, d_model=16, n_heads=4, d_mlp=32)
+    assert model(torch.tensor([[1, 2, 7], [3, 4, 7]])).shape == (2, 7)
+    assert set(group_norms(model)) == {"embed", "attn", "mlp", "unembed", "total"}
+
+
+def test_checkpoint_schedule_is_log_spaced_then_regular():
+    assert ckpt.checkpoint_schedule(100, log_points=5, every=25) == (0, 1, 3, 10, 25, 32, 50, 75, 100)
+    assert ckpt.checkpoint_schedule(3, log_points=0, every=0) == (0, 3)
+
+
+@pytest.fixture(scope="module")
+def tiny_task(tmp_path_factory):
+    root = tmp_path_factory.mktemp("wilds")
+    write_fixture(root, FixtureConfig(n_per_hospital=16, image_size=16))
+    setup = CamelyonSetup(data=SplitConfig(root_dir=str(root), max_eval=16), n_train=24, batch_size=8)
+    spec = RunSpec(name="grokking-n24-s0", task=CAMELYON, seed=0, epochs=3, checkpoints=(0, 2, 3), eval_every=1,
+                   regime=Regime("grokking", lr=1e-3, weight_decay=1.0, init_scale=2.0, grokfast=True),
+                   grokfast_alpha=0.98, grokfast_lamb=2.0, setup=setup)
+    return spec, CamelyonTask(setup, seed=0, device="cpu")
+
+
+def test_resumed_run_equals_uninterrupted_one(tiny_task, tmp_path, monkeypatch):
+    spec, task = tiny_task
+    straight = train.train_run(spec, task, tmp_path / "straight")
+
+    real_save = train._save_resume
+
+    def killed_after_epoch_2(run_dir, state):
+        real_save(run_dir, state)
+        if state["epoch"] == 2:
+            raise KeyboardInterrupt("simulated kill")
+
+    monkeypatch.setattr(train, "_save_resume", killed_after_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train.train_run(spec, task, tmp_path / "resumed")
+    assert not (tmp_path / "resumed" / ckpt.MANIFEST).exists() and (tmp_path / "resumed" / ckpt.RESUME).exists()
+    monkeypatch.setattr(train, "_save_resume", real_save)
+    resumed = train.train_run(spec, task, tmp_path / "resumed")
+
+    pd.testing.assert_frame_equal(straight, resumed)
+    a = load_file(str(ckpt.checkpoint_path(tmp_path / "straight", 3)))
+    b = load_file(str(ckpt.checkpoint_path(tmp_path / "resumed", 3)))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not (tmp_path / "resumed" / ckpt.RESUME).exists()
+    assert ckpt.checkpoint_epochs(tmp_path / "resumed") == [0, 2, 3]
+    assert {"train_acc", "id_loss", "ood_acc", "norm_conv", "norm_bn", "norm_fc"} <= set(resumed.columns)
+    model = ckpt.load_model(tmp_path / "resumed", 3)
+    assert all(torch.equal(model.state_dict()[k], a[k]) for k in a)
+
+
+def test_changed_spec_does_not_resume_stale_state(tiny_task, tmp_path):
+    spec, task = tiny_task
+    train.train_run(dataclasses.replace(spec, epochs=1, checkpoints=(0, 1)), task, tmp_path)
+    history = train.train_run(spec, task, tmp_path)
+    assert history["epoch"].tolist() == [0, 1, 2, 3]
+
+
+def _history(train_acc, ood_acc):
+    return pd.DataFrame({"epoch": np.arange(len(ood_acc)), "train_acc": train_acc, "ood_acc": ood_acc})
+
+
+@pytest.mark.parametrize("train_acc, ood_acc, label", [
+    ([0.5, 1, 1, 1, 1, 1], [0.5, 0.7, 0.8, 0.7, 0.6, 0.55], "ungrokked"),
+    ([0.5, 1, 1, 1, 1, 1], [0.1, 0.1, 0.1, 0.3, 0.9, 0.97], "grokked"),
+    ([0.5, 0.6, 0.7, 0.8, 0.8, 0.8], [0.5, 0.55, 0.6, 0.6, 0.6, 0.62], "neither"),
+])
+def test_classification(train_acc, ood_acc, label):
+    out = curve_summary(_history(train_acc, ood_acc), "ood", Criteria(0.99, 0.1, 0.05))
+    assert out["classification"] == label
+    assert out["peak_ood_acc"] == max(ood_acc) and out["final_ood_acc"] == ood_acc[-1]
+    if label == "grokked":
+        assert out["fit_epoch"] == 1 and out["generalise_epoch"] == 3
