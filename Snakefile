@@ -15,6 +15,7 @@ include: "rules/common.smk"
 include: "rules/toy.smk"
 include: "rules/teacher.smk"
 include: "rules/cache.smk"
+include: "rules/sae.smk"
 include: "rules/grokking.smk"
 
 

@@ -1,0 +1,88 @@
+"""Snapshot export in two layouts, and `load_sae`, the one call that turns either back into a module.
+
+- `{snapshot}/cfg.json` + `sae_weights.safetensors`: SAELens's on-disk layout (architecture
+  `standard`, keys W_enc, b_enc, W_dec, b_dec with b_dec subtracted from the input), so
+  `sae_lens.SAE.load_from_disk(dir)` reads it; provenance and training facts sit under `metadata`.
+- `sae_layer{LL}_{SNAPSHOT}.pt`: the published naming; a flat dict of the same four tensors plus
+  `cfg`, loadable with `torch.load(path, weights_only=True)`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from interplab.io import PathLike, atomic_path, write_json
+from interplab.sae.checkpoint import WorkDir
+from interplab.sae.model import SparseAutoencoder
+from interplab.sae.trainer import Snapshot
+
+CFG_FILE = "cfg.json"
+WEIGHTS_FILE = "sae_weights.safetensors"
+# Our parameter name → SAELens's (b_pre is SAELens's b_dec with apply_b_dec_to_input).
+SAELENS_NAMES = {"W_enc": "W_enc", "b_enc": "b_enc", "W_dec": "W_dec", "b_pre": "b_dec"}
+
+
+def pt_name(layer: int, snapshot: str) -> str:
+    return f"sae_layer{layer:02d}_{snapshot}.pt"
+
+
+def saelens_cfg(d_in: int, d_sae: int, metadata: Mapping[str, Any]) -> dict:
+    """A SAELens v6 `standard` SAE config; everything about how it was trained goes in `metadata`."""
+    return {
+        "architecture": "standard",
+        "d_in": d_in,
+        "d_sae": d_sae,
+        "dtype": "float32",
+        "device": "cpu",
+        "apply_b_dec_to_input": True,
+        "normalize_activations": "none",
+        "reshape_activations": "none",
+        "metadata": dict(metadata),
+    }
+
+
+def export_snapshot(weights: Mapping[str, torch.Tensor], snapshot_dir: PathLike, pt_path: PathLike,
+                    metadata: Mapping[str, Any]) -> None:
+    """Write one snapshot in both layouts (each file atomically)."""
+    tensors = {SAELENS_NAMES[k]: weights[k].detach().cpu().float().contiguous() for k in SAELENS_NAMES}
+    d_sae, d_in = tensors["W_dec"].shape
+    cfg = saelens_cfg(d_in, d_sae, metadata)
+    snapshot_dir = Path(snapshot_dir)
+    with atomic_path(snapshot_dir / WEIGHTS_FILE) as tmp:
+        save_file(tensors, str(tmp))
+    write_json(snapshot_dir / CFG_FILE, cfg)
+    with atomic_path(pt_path) as tmp:
+        torch.save({**tensors, "cfg": json.loads(json.dumps(cfg, default=str))}, tmp)
+
+
+def load_sae(path: PathLike, device: str = "cpu") -> SparseAutoencoder:
+    """A trained SAE from a snapshot directory (cfg.json + sae_weights.safetensors) or a `.pt` file."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / WEIGHTS_FILE).exists():
+            raise FileNotFoundError(f"{path} has no {WEIGHTS_FILE}: pass a snapshot directory "
+                                    "results/sae/{trial}/{model}/{ckpt}/L{LL}/{snapshot}/ or a sae_layer*.pt file")
+        tensors = load_file(str(path / WEIGHTS_FILE))
+    elif path.suffix == ".pt":
+        tensors = {k: v for k, v in torch.load(path, map_location="cpu", weights_only=True).items() if k != "cfg"}
+    else:
+        raise FileNotFoundError(f"cannot load an SAE from {path}: expected a snapshot directory or a .pt file")
+    d_sae, d_in = tensors["W_dec"].shape
+    sae = SparseAutoencoder(d_in, d_sae)
+    sae.load_state_dict({ours: tensors[theirs] for ours, theirs in SAELENS_NAMES.items()})
+    return sae.to(device).eval()
+
+
+def export_run(work_dir: PathLike, snapshots: Sequence[Snapshot], snapshot_dirs: Mapping[str, PathLike],
+               pt_paths: Mapping[str, PathLike], metadata: Mapping[str, Any]) -> None:
+    """Export every snapshot a training run left in its work directory to both layouts."""
+    work = WorkDir(work_dir)
+    for snapshot in snapshots:
+        meta = {**metadata, "snapshot": snapshot.name, "training_step": snapshot.step,
+                "training_tokens": snapshot.tokens, "l1_coefficient": snapshot.l1_coefficient}
+        export_snapshot(work.load_snapshot(snapshot.name), snapshot_dirs[snapshot.name], pt_paths[snapshot.name], meta)

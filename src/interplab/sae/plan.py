@@ -1,0 +1,78 @@
+"""What the sae stage builds, derived once from the `sae`, `model` and `synthetic` config sections.
+
+The Snakefile needs the trial names, the (model, ckpt, layer) caches to train on and the snapshot
+names before any job runs; `TrainConfig`s are built per job from the same section, so the rule's
+params and the trainer can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from interplab.io import stable_seed
+from interplab.sae.checkpoint import snapshot_schedule
+from interplab.sae.l1 import AdaptiveL1, L1Policy
+from interplab.sae.trainer import TrainConfig
+from interplab.synthetic import SyntheticConfig
+from interplab.teacher.plan import MODEL_SOURCES, lm_plan
+
+SYNTHETIC = "synthetic"
+SYNTHETIC_CKPT = "final"
+
+
+@dataclass(frozen=True)
+class SAEPlan:
+    model: str  # the {model} path label
+    ckpts: tuple[str, ...]
+    layers: tuple[int, ...]
+    trials: Mapping[str, L1Policy]
+    snapshots: tuple[str, ...]  # snapshot names in order, ending with "final"
+    synthetic: bool
+
+
+def l1_policy(trial: Mapping[str, Any]) -> L1Policy:
+    adaptive = trial.get("adaptive")
+    if adaptive is not None:
+        adaptive = AdaptiveL1(target_l0=adaptive["target_l0"], rate=adaptive["rate"],
+                              update_interval=adaptive["update_interval"], bounds=tuple(adaptive["bounds"]))
+    return L1Policy(form=trial["l1_form"], coefficient=trial["l1_coefficient"], adaptive=adaptive)
+
+
+def sae_plan(config: Mapping[str, Any]) -> SAEPlan:
+    """Validate the sae section against the model it reads; raise ValueError naming the key."""
+    sae, model = config["sae"], config["model"]
+    if model["source"] == SYNTHETIC:
+        label, ckpts, layers = model["name"].split("/")[-1], (SYNTHETIC_CKPT,), (0,)
+    elif model["source"] in MODEL_SOURCES:
+        lm = lm_plan(model)
+        label, ckpts, layers = lm.label, lm.revisions, lm.layers
+    else:
+        raise ValueError(f"model.source {model['source']!r} is unknown to the sae stage")
+    trials = {name: l1_policy(trial) for name, trial in sae["trials"].items()}
+    n_steps = sae["training_tokens"] // sae["batch_size"]
+    if n_steps < 1:
+        raise ValueError(f"sae.training_tokens ({sae['training_tokens']}) is below one batch "
+                         f"(sae.batch_size = {sae['batch_size']})")
+    schedule = snapshot_schedule(tuple(sae["snapshots"]), sae["batch_size"], n_steps)
+    return SAEPlan(label, tuple(ckpts), tuple(layers), trials, tuple(schedule), model["source"] == SYNTHETIC)
+
+
+def synthetic_config(config: Mapping[str, Any]) -> SyntheticConfig:
+    return SyntheticConfig(**config["synthetic"], n_tokens=config["cache"]["train_tokens"],
+                           heldout_tokens=config["cache"]["heldout_tokens"])
+
+
+def train_config(sae: Mapping[str, Any], trial: str, d_in: int, model: str, ckpt: str, layer: int,
+                 device: str) -> TrainConfig:
+    """One job's TrainConfig. Seeds depend on (model, ckpt, layer), never on the trial: every trial
+    starts from the same weights and reads the same activation order."""
+    where = (sae["seed"], model, ckpt, layer)
+    return TrainConfig(
+        d_in=d_in, d_sae=sae["dict_size"] or sae["expansion"] * d_in, l1=l1_policy(sae["trials"][trial]),
+        training_tokens=sae["training_tokens"], snapshot_tokens=tuple(sae["snapshots"]),
+        batch_size=sae["batch_size"], lr=sae["lr"], grad_clip=sae["grad_clip"], b_pre_init=sae["b_pre_init"],
+        b_pre_init_tokens=sae["b_pre_init_tokens"], log_every=sae["log_every"],
+        alive_window_tokens=sae["alive_window_tokens"], init_seed=stable_seed("sae-init", *where),
+        data_seed=stable_seed("sae-data", *where), compile=sae["compile"], device=device,
+    )
