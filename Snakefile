@@ -16,7 +16,9 @@ include: "rules/toy.smk"
 include: "rules/teacher.smk"
 include: "rules/cache.smk"
 include: "rules/sae.smk"
+include: "rules/kd.smk"
 include: "rules/grokking.smk"
+include: "rules/interventions.smk"
 
 
 rule all:

@@ -32,12 +32,14 @@ def make_workdir(dest: Path, overrides: dict | None = None) -> Path:
             config[key] = {**config[key], **value}
         else:
             config[key] = value
-    (dest / "test_config.yaml").write_text(yaml.safe_dump(config))
+    # The test config replaces config.yaml outright: passing it with --configfile would deep-merge it
+    # into config.yaml's, so mappings such as sae.trials would keep every default entry.
+    (dest / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return dest
 
 
 def run_snakemake(workdir: Path, *targets: str, extra: list[str] | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [SNAKEMAKE, *targets, "--cores", "2", *(extra or []), "--configfile", "test_config.yaml"]
+    cmd = [SNAKEMAKE, *targets, "--cores", "2", *(extra or [])]
     env = {**os.environ, "PYTHONPATH": str(workdir / "src")}
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
     if check and proc.returncode != 0:

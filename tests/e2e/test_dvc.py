@@ -29,7 +29,6 @@ def _digests(folder: Path) -> dict[str, str]:
 @pytest.mark.slow
 def test_push_wipe_pull_round_trip(tmp_path):
     repo = make_workdir(tmp_path / "repo", TINY_TOY)
-    shutil.copy(repo / "test_config.yaml", repo / "config.yaml")  # dvc.yaml's stages use config.yaml
     for part in ["dvc.yaml", ".dvcignore", "Makefile"]:
         shutil.copy(ROOT / part, repo / part)
     shutil.copytree(ROOT / ".dvc", repo / ".dvc", ignore=shutil.ignore_patterns("cache", "tmp", "config.local"))

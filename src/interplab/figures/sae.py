@@ -76,7 +76,7 @@ def _heatmap(ax, matrix: pd.DataFrame, cmap: str, annotate: bool = True, fontsiz
             ax.text(c, r, METRICS[c][2].format(value), ha="center", va="center", fontsize=fontsize,
                     color=text_colors[0] if lum > 0.5 else text_colors[1])
     ax.set_xticks(range(len(METRICS)), [label for _, label, _ in METRICS])
-    ax.set_yticks(range(len(matrix)), [f"L{layer}" for layer in matrix.index])
+    ax.set_yticks(range(len(matrix)), [f"layer {layer}" for layer in matrix.index])
     ax.tick_params(length=0)
     ax.grid(False)
     for spine in ax.spines.values():
