@@ -55,9 +55,10 @@ def monotone_in_magnitude(curve: pd.DataFrame, column: str = "accuracy", toleran
 
 
 def shift_slope(head: Head, features: np.ndarray, direction: np.ndarray, strengths: Sequence[float],
-                n_boot: int = 500, seed: int = 0) -> dict:
-    """Slope of mean |ΔP(tumour)| against |a| with a bootstrap interval over images, plus Spearman ρ."""
-    sigma = float(np.std(features @ direction))
+                n_boot: int = 500, seed: int = 0, scale_features: np.ndarray | None = None) -> dict:
+    """Slope of mean |ΔP(tumour)| against |a| with a bootstrap interval over images, plus Spearman ρ
+    (σ from `scale_features`, as in `dose_response`)."""
+    sigma = float(np.std((features if scale_features is None else scale_features) @ direction))
     base = head(features)
     mags = np.abs(np.asarray(strengths, dtype=float))
     shifts = np.stack([np.abs(head(features + a * sigma * direction) - base) for a in strengths], 1)  # [n, S]
