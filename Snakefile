@@ -17,6 +17,7 @@ include: "rules/teacher.smk"
 include: "rules/cache.smk"
 include: "rules/sae.smk"
 include: "rules/kd.smk"
+include: "rules/publish.smk"
 include: "rules/grokking.smk"
 include: "rules/interventions.smk"
 

@@ -21,6 +21,7 @@ import pandas as pd
 from interplab.io import atomic_path
 
 log = logging.getLogger(__name__)
+HIDDEN = [".*", "**/.*"]
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,8 @@ def upload(folder: str | os.PathLike, repo_id: str | None, token: str | None, ap
         api = HfApi(token=token)
     api.create_repo(repo_id, exist_ok=True, repo_type="model")
     commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model",
-                               commit_message="interplab: publish SAE trial")
+                               commit_message="interplab: publish SAE trial",
+                               ignore_patterns=HIDDEN)  # e.g. Snakemake's .snakemake_timestamp
     url = getattr(commit, "commit_url", str(commit))
     log.info("uploaded %s to %s (%s)", folder, repo_id, url)
     return {"uploaded": True, "folder": str(folder), "repo_id": repo_id, "commit": url}

@@ -1,4 +1,4 @@
-"""KD measurement, tables and SAE figures through real Snakemake on the synthetic source."""
+"""KD measurement, tables, SAE figures and the hub folder through real Snakemake on the synthetic source."""
 import json
 
 import pandas as pd
@@ -7,7 +7,7 @@ import pytest
 from conftest import make_workdir, run_snakemake
 
 TINY = {
-    "stages": ["kd"],
+    "stages": ["kd", "publish"],
     "model": {"source": "synthetic", "name": "synth"},
     "cache": {"train_tokens": 8192, "heldout_tokens": 2048, "shard_tokens": 4096, "dtype": "float32"},
     "synthetic": {"d_model": 16, "n_features": 32, "alpha": 0.9, "noise_std": 0.0, "seed": 0},
@@ -49,3 +49,15 @@ def test_figures_nonempty(kd_workdir, path):
     data = (kd_workdir / f"results/figures/sae/{path}.png").read_bytes()
     assert data[:4] == b"\x89PNG" and len(data) > 10_000
     assert not (kd_workdir / "results/figures/sae/B/premium_heatmap.png").exists(), "figures follow kd.figures"
+
+
+def test_publish_folder_assembled_but_not_uploaded(kd_workdir):
+    hub = kd_workdir / "results/publish/B/hub"
+    names = sorted(str(p.relative_to(hub)) for p in hub.rglob("*") if p.is_file() and not p.name.startswith("."))
+    assert names == ["README.md", "metrics.csv", "sae_layer00_5k.pt", "sae_layer00_final.pt",
+                     "saelens/layer_00/5k/cfg.json", "saelens/layer_00/5k/sae_weights.safetensors",
+                     "saelens/layer_00/final/cfg.json", "saelens/layer_00/final/sae_weights.safetensors"]
+    card = (hub / "README.md").read_text()
+    assert "base_model: synth" in card and "fixed λ = 0.008 (sum form)" in card and "16 → 64" in card
+    status = json.loads((kd_workdir / "results/publish/B/status.json").read_text())
+    assert status["uploaded"] is False and "repo id" in status["reason"]

@@ -76,3 +76,4 @@ def test_upload_calls_hub(tmp_path):
     assert status == {"uploaded": True, "folder": str(tmp_path), "repo_id": "me/sae-b", "commit": "https://hub/commit/1"}
     assert [c[0] for c in api.calls] == ["create_repo", "upload_folder"]
     assert api.calls[1][2]["folder_path"] == str(tmp_path)
+    assert ".*" in api.calls[1][2]["ignore_patterns"], "hidden files (Snakemake's timestamp) stay local"
