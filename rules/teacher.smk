@@ -1,5 +1,5 @@
 # Experiment 2, first half (stage lm): the local GPT-NeoX teacher and the token streams.
-from interplab.teacher.bridge import local_checkpoint_dir
+from interplab.teacher.config import local_checkpoint_dir
 from interplab.teacher.plan import MODEL_SOURCES, lm_plan
 
 # `model.source` values other than local / hf (e.g. a synthetic activation source) need no LM.

@@ -2,13 +2,13 @@
 import logging
 
 from interplab.io import atomic_directory, provenance, write_json
-from interplab.teacher.corpus import corpus_record, stdlib_documents
+from interplab.teacher.corpus import corpus_record, documents
 from interplab.teacher.tokenizer import train_tokenizer
 from interplab.workflow import job
 
 with job(snakemake) as sm:  # noqa: F821
     plan = sm.params.plan
-    docs = stdlib_documents()
+    docs = list(documents(plan.corpus))
     record = corpus_record(docs, plan.corpus)
     logging.info("corpus: %d documents, %d chars, sha256 %s", record["n_documents"], record["n_chars"], record["sha256"])
     tokenizer = train_tokenizer((doc.text for doc in docs), plan.teacher.vocab_size)

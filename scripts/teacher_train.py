@@ -7,7 +7,8 @@ from interplab.io import provenance, write_json, write_table
 from interplab.runtime import resolve_device
 from interplab.teacher.streams import load_streams
 from interplab.teacher.tokenizer import load_tokenizer
-from interplab.teacher.train import checkpoint_label, save_checkpoint, teacher_summary, train_teacher
+from interplab.teacher.config import checkpoint_label
+from interplab.teacher.train import save_checkpoint, teacher_summary, train_teacher
 from interplab.workflow import job
 
 with job(snakemake) as sm:  # noqa: F821

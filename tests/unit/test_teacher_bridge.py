@@ -3,7 +3,8 @@ import pytest
 import torch
 from transformers import GPTNeoXForCausalLM
 
-from interplab.teacher.bridge import BridgeSpec, load_bridge, local_checkpoint_dir
+from interplab.teacher.bridge import BridgeSpec, load_bridge
+from interplab.teacher.config import local_checkpoint_dir
 from tiny_lm import TINY, make_tiny_teacher
 
 

@@ -3,7 +3,8 @@ from pathlib import Path
 
 from interplab.teacher.corpus import stdlib_documents
 from interplab.teacher.tokenizer import train_tokenizer
-from interplab.teacher.train import TeacherConfig, build_model, save_checkpoint
+from interplab.teacher.config import TeacherConfig
+from interplab.teacher.train import build_model, save_checkpoint
 
 TINY = TeacherConfig(d_model=32, n_layers=3, n_heads=4, d_mlp=64, vocab_size=320, context_length=16, steps=8,
                      batch_size=4, warmup_steps=2, eval_rows=4, log_every=2)

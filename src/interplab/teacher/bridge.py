@@ -8,7 +8,6 @@ stores is exactly the model's residual stream, and every cache manifest records 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,16 +34,6 @@ class BridgeSpec:
             raise ValueError(f"bridge source must be one of {SOURCES}, got {self.source!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"model dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
-
-
-def local_checkpoint_dir(teacher_dir: str | Path, revision: str) -> Path:
-    """The local teacher's HF directory for a revision label: `final` or `step{N}` -> ckpt-{N}."""
-    if revision == "final":
-        return Path(teacher_dir) / "final"
-    match = re.fullmatch(r"step(\d+)", revision)
-    if not match:
-        raise ValueError(f"local revision {revision!r} is neither 'final' nor 'step<N>' (e.g. step8)")
-    return Path(teacher_dir) / f"ckpt-{int(match.group(1))}"
 
 
 def load_bridge(spec: BridgeSpec) -> Any:

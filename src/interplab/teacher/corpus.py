@@ -9,6 +9,7 @@ is the top-level `*.py` modules of the interpreter's stdlib read in sorted order
 from __future__ import annotations
 
 import hashlib
+import itertools
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ class CorpusSpec:
     dataset: str = "monology/pile-uncopyrighted"
     split: str = "train"
     text_field: str = "text"
+    max_documents: int = 0  # 0: every document; else the first N (quick runs and tests)
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -61,7 +63,8 @@ def hf_documents(spec: CorpusSpec) -> Iterator[Document]:
 
 
 def documents(spec: CorpusSpec) -> Iterator[Document]:
-    return iter(stdlib_documents()) if spec.source == "stdlib" else hf_documents(spec)
+    docs = iter(stdlib_documents()) if spec.source == "stdlib" else hf_documents(spec)
+    return itertools.islice(docs, spec.max_documents) if spec.max_documents else docs
 
 
 def corpus_record(docs: list[Document], spec: CorpusSpec) -> dict:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
+from interplab.teacher.config import TeacherConfig, checkpoint_label, checkpoint_steps
 from interplab.teacher.corpus import CorpusSpec
-from interplab.teacher.train import TeacherConfig, checkpoint_label, checkpoint_steps
 
 MODEL_SOURCES = ("local", "hf")
 
@@ -27,9 +27,6 @@ class LMPlan:
     stream_seed: int
     teacher: TeacherConfig
     checkpoints: tuple[str, ...]  # local: every saved checkpoint label (step0 … final); hf: ()
-
-    def checkpoint_dir(self, results: str, label: str) -> str:
-        return f"{results}/teacher/{self.label}/" + ("final" if label == "final" else f"ckpt-{label[4:]}")
 
 
 def lm_plan(model: Mapping[str, Any]) -> LMPlan:

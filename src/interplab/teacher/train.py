@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import pandas as pd
@@ -20,50 +19,9 @@ from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
 from interplab.io import PathLike, atomic_directory, write_json
 from interplab.runtime import seed_everything
+from interplab.teacher.config import TeacherConfig, checkpoint_label, checkpoint_steps
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TeacherConfig:
-    """Architecture and optimisation of the local teacher (config: model.teacher)."""
-
-    d_model: int = 128
-    n_layers: int = 4
-    n_heads: int = 4
-    d_mlp: int = 512
-    vocab_size: int = 4096
-    context_length: int = 128
-    rotary_pct: float = 0.25
-    steps: int = 300
-    batch_size: int = 16
-    lr: float = 0.003
-    warmup_steps: int = 20
-    weight_decay: float = 0.01
-    checkpoint_factor: int = 2
-    eval_rows: int = 64
-    log_every: int = 10
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.d_model % self.n_heads:
-            raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
-
-
-def checkpoint_steps(steps: int, factor: int = 2) -> list[int]:
-    """Exponential schedule 0, 1, f, f², … below `steps`, then `steps` itself (the final model)."""
-    if factor < 2:
-        raise ValueError(f"checkpoint_factor must be at least 2, got {factor}")
-    schedule, step = [0], 1
-    while step < steps:
-        schedule.append(step)
-        step *= factor
-    return schedule + [steps]
-
-
-def checkpoint_label(step: int, steps: int) -> str:
-    """The revision name of a checkpoint: `final` for the last one, else `step{N}` (as Pythia)."""
-    return "final" if step == steps else f"step{step}"
 
 
 def build_model(cfg: TeacherConfig) -> GPTNeoXForCausalLM:

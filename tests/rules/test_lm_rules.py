@@ -1,0 +1,72 @@
+"""Run the lm stage (tokenizer, token streams, teacher, caches) through real Snakemake on a tiny model."""
+import json
+
+import pytest
+
+from conftest import make_workdir, run_snakemake
+from interplab.activations import ActivationCache
+
+TINY_MODEL = {
+    "name": "tiny-neox", "revisions": ["step4", "final"], "layers": "all", "context_length": 32, "batch_size": 8,
+    "corpus": {"source": "stdlib", "max_documents": 40},
+    "teacher": {"vocab_size": 512, "d_model": 32, "n_layers": 2, "n_heads": 2, "d_mlp": 64, "steps": 8,
+                "batch_size": 4, "warmup_steps": 2, "eval_rows": 4},
+}
+TINY_CACHE = {"train_tokens": 2048, "heldout_tokens": 512, "shard_tokens": 1000, "dtype": "float16"}
+CACHES = [f"results/cache/tiny-neox/{ckpt}/L{layer:02d}" for ckpt in ("step4", "final") for layer in (0, 1)]
+
+
+@pytest.fixture(scope="module")
+def lm_workdir(tmp_path_factory):
+    workdir = make_workdir(tmp_path_factory.mktemp("lm"), {"stages": ["lm"], "model": TINY_MODEL, "cache": TINY_CACHE})
+    run_snakemake(workdir, "all")
+    return workdir
+
+
+def test_teacher_checkpoints_and_summary(lm_workdir):
+    teacher = lm_workdir / "results/teacher/tiny-neox"
+    for name in ("ckpt-0", "ckpt-1", "ckpt-2", "ckpt-4", "final"):
+        assert (teacher / name / "model.safetensors").is_file() and (teacher / name / "tokenizer.json").is_file()
+    summary = json.loads((teacher / "summary.json").read_text())
+    assert summary["checkpoints"] == ["step0", "step1", "step2", "step4", "final"]
+    assert summary["unigram_entropy"] > 0 and summary["final_heldout_loss"] < summary["initial_heldout_loss"]
+    assert json.loads((teacher / "corpus.json").read_text())["n_documents"] == 40
+    png = (lm_workdir / "results/figures/lm/tiny-neox/teacher_loss.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_caches_have_every_layer_and_revision(lm_workdir):
+    streams = json.loads((lm_workdir / "results/tokens/tiny-neox/streams.json").read_text())
+    for path in CACHES:
+        train, heldout = ActivationCache(lm_workdir / path), ActivationCache(lm_workdir / path, split="heldout")
+        assert (train.n_tokens, heldout.n_tokens, train.d_model) == (2048, 512, 32)
+        assert [s["rows"] for s in train.shards] == [1000, 1000, 48]
+        assert train.manifest["token_stream_sha256"] == streams["sha256"]
+        assert train.manifest["revision"] == path.split("/")[-2] and train.manifest["hook"].endswith("hook_resid_post")
+        batch = next(train.batches(256, seed=0))
+        assert batch.shape == (256, 32) and batch.isfinite().all()
+        assert (lm_workdir / path / "provenance.json").is_file()
+    # different checkpoints give different activations
+    first = ActivationCache(lm_workdir / CACHES[0]).tensor()
+    assert not first.equal(ActivationCache(lm_workdir / CACHES[2]).tensor())
+
+
+def test_logs_and_benchmarks_written(lm_workdir):
+    for rel in ("logs/teacher/tiny-neox/train.log", "logs/cache/tiny-neox/final.log",
+                "benchmarks/teacher/tiny-neox/train.tsv", "benchmarks/cache/tiny-neox/final.tsv"):
+        assert (lm_workdir / "results" / rel).is_file(), rel
+    assert "tokens/s" in (lm_workdir / "results/logs/cache/tiny-neox/final.log").read_text()
+
+
+def test_rerun_has_nothing_to_do(lm_workdir):
+    proc = run_snakemake(lm_workdir, "all", extra=["-n"])
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_unknown_revision_stops_before_dag(tmp_path):
+    workdir = make_workdir(tmp_path, {"stages": ["lm"], "model": {**TINY_MODEL, "revisions": ["step5"]}})
+    proc = run_snakemake(workdir, "all", extra=["-n"], check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "Invalid configuration" in out
+    assert "step5" in out and "choose from step0, step1, step2, step4, final" in out
+    assert "Traceback" not in out
