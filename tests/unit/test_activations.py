@@ -112,10 +112,25 @@ def test_same_inputs_give_byte_identical_caches(tmp_path, tiny_bridge):
 def test_layers_beyond_the_model_are_rejected(tmp_path, tiny_bridge):
     spec = CacheSpec(model="tiny", revision="final", source="local", layers=[TINY.n_layers])
     with pytest.raises(ValueError, match=f"layers \\[{TINY.n_layers}\\] do not exist"):
-        build_caches(tiny_bridge, {"train": torch.zeros(1, 4, dtype=torch.long), "heldout": torch.zeros(1, 4, dtype=torch.long)},
-                     spec, {TINY.n_layers: tmp_path / "L"}, token_stream_sha256="x", device="cpu")
+        tokens = torch.zeros(1, 4, dtype=torch.long)
+        build_caches(tiny_bridge, {"train": tokens, "heldout": tokens}, spec, {TINY.n_layers: tmp_path / "L"},
+                     token_stream_sha256="x", device="cpu")
 
 
 def test_cache_spec_rejects_unknown_dtype():
     with pytest.raises(ValueError, match="float8"):
         CacheSpec(model="m", revision="r", source="local", layers=[0], dtype="float8")
+
+
+def test_a_failed_build_leaves_no_directory(tmp_path, tiny_bridge):
+    class Failing:
+        cfg = tiny_bridge.cfg
+
+        def run_with_cache(self, *args, **kwargs):
+            raise RuntimeError("killed mid-run")
+
+    spec = CacheSpec(model="tiny", revision="final", source="local", layers=[0])
+    tokens = torch.zeros(2, 4, dtype=torch.long)
+    with pytest.raises(RuntimeError, match="killed mid-run"):
+        build_caches(Failing(), {"train": tokens, "heldout": tokens}, spec, {0: tmp_path / "L00"}, "x", "cpu")
+    assert list(tmp_path.iterdir()) == []

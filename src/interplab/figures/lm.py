@@ -24,13 +24,15 @@ def teacher_loss(history: pd.DataFrame, summary: Mapping[str, Any], path: str | 
     ax.plot(held["tokens"], held["heldout_loss"], "o-", color=style.sequential_colors(3)[0], ms=4,
             label="held-out loss at each checkpoint")
     for tokens, loss, step in zip(held["tokens"], held["heldout_loss"], held["step"]):
-        label = "final" if step == summary["steps"] else f"step{int(step)}"
-        ax.annotate(label, (tokens, loss), textcoords="offset points", xytext=(4, 5), fontsize=7, color="0.3")
+        final = step == summary["steps"]  # the final point sits right beside the last scheduled one
+        ax.annotate("final" if final else f"step{int(step)}", (tokens, loss), textcoords="offset points",
+                    xytext=(2, -13) if final else (6, 3), ha="left", fontsize=7, color="0.3")
     ax.axhline(summary["unigram_entropy"], color="tab:red", ls="--", lw=1,
                label=f"unigram entropy {summary['unigram_entropy']:.2f} nats (frequency-only model)")
     ax.axhline(math.log(summary["vocab_size"]), color="0.3", ls=":", lw=1,
                label=f"ln(vocab) {math.log(summary['vocab_size']):.2f} nats (uniform guess)")
     ax.set_xscale("log")
+    ax.margins(x=0.08)
     ax.set_xlabel("training tokens seen")
     ax.set_ylabel("cross-entropy (nats / token)")
     ax.set_title(f"{summary['model']}: held-out loss {summary['final_heldout_loss']:.2f} nats, "
