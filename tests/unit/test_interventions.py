@@ -120,3 +120,15 @@ def test_stats():
     text = stats.power_statement(5, 3)
     assert "0.018" in text and "4 runs per arm" in text
     assert "no count can be significant" in stats.power_statement(2, 2)
+
+
+def test_probe_ignores_rounding_residue_in_constant_channels():
+    """An eraser leaves ~1e-20 residue in dead channels that still tracks the concept; standardising must
+    not blow it up and hand the probe back what was erased (seen on real ResNet features)."""
+    x, hospital, _ = planted()
+    dead = 1e-20 * (hospital[:, None] + np.zeros((1, 3)))  # perfectly informative, numerically zero
+    noisy = np.hstack([np.random.default_rng(1).standard_normal((len(x), D)), dead])
+    assert probes.heldout_accuracy(noisy, hospital) < probes.chance_accuracy(hospital) + 0.1
+    directions = probes.raw_space_directions(probes.fit_probe(np.hstack([x, dead]), hospital))
+    assert directions.shape == (3, D + 3) and np.all(directions[:, D:] == 0)
+    assert probes.heldout_accuracy(np.zeros((60, 4)), np.arange(60) % 2) == pytest.approx(0.5, abs=0.2)

@@ -8,6 +8,7 @@ input distribution the head sees).
 
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -15,8 +16,9 @@ from sklearn.feature_selection import f_classif
 
 
 def selectivity(features: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """ANOVA F per channel (0 for channels that never vary)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    """ANOVA F per channel (0 for channels that never vary, e.g. ReLU channels that are always off)."""
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Features .* are constant")
         scores, _ = f_classif(features, groups)
     return np.nan_to_num(scores, nan=0.0, posinf=np.finfo(float).max)
 

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.feature_selection import VarianceThreshold
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 
+# Features are float32 network activations: a channel whose spread is below this fraction of the
+# widest channel's is constant up to rounding. An eraser leaves rounding residue (~1e-20) in dead
+# channels that still correlates with the erased concept; standardising would blow it up to unit
+# scale and hand the probe back what was erased, so such channels are dropped before scaling.
+CONSTANT_RTOL = 1e-6
+
+
 def fit_probe(features: np.ndarray, labels: np.ndarray, seed: int = 0, c: float = 1.0) -> Pipeline:
-    """StandardScaler → multinomial logistic regression (L2, strength 1/c)."""
-    probe = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000, random_state=seed))
+    """Drop numerically constant channels → StandardScaler → multinomial logistic regression (L2, strength 1/c)."""
+    widest = float(np.std(features, axis=0).max())
+    selector = VarianceThreshold((CONSTANT_RTOL * widest) ** 2) if widest > 0 else "passthrough"  # all constant: keep
+    probe = Pipeline([("variancethreshold", selector), ("standardscaler", StandardScaler()),
+                      ("logisticregression", LogisticRegression(C=c, max_iter=2000, random_state=seed))])
     return probe.fit(features, labels)
 
 
@@ -38,7 +49,12 @@ def chance_accuracy(labels: np.ndarray) -> float:
 def raw_space_directions(probe: Pipeline) -> np.ndarray:
     """The probe's weight rows mapped back to the unscaled feature space ([k, d]).
 
-    The probe sees (h − μ)/σ, so w·(h − μ)/σ = (w/σ)·h + const: the direction in feature space is w/σ.
+    The probe sees (h − μ)/σ on its kept channels, so w·(h − μ)/σ = (w/σ)·h + const: the direction in
+    feature space is w/σ there and 0 on the dropped constant channels.
     """
+    selector = probe.named_steps["variancethreshold"]
     scaler, logistic = probe.named_steps["standardscaler"], probe.named_steps["logisticregression"]
-    return logistic.coef_ / scaler.scale_
+    kept = selector.get_support() if selector != "passthrough" else np.ones(scaler.n_features_in_, dtype=bool)
+    directions = np.zeros((logistic.coef_.shape[0], kept.size))
+    directions[:, kept] = logistic.coef_ / scaler.scale_
+    return directions
