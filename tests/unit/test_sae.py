@@ -103,9 +103,11 @@ def test_controller_moves_lambda_toward_target_and_respects_bounds():
     controller = LambdaController(policy)
     controller.update(1, torch.tensor(30.0))
     assert controller.value.item() == pytest.approx(1e-3), "no update off the interval"
-    controller.update(2, torch.tensor(30.0))
-    assert controller.value.item() == pytest.approx(1e-3 * 1.2)
-    for step in range(4, 100, 2):
+    controller.update(2, torch.tensor(15.0))
+    assert controller.value.item() == pytest.approx(1e-3 * 1.05)
+    controller.update(4, torch.tensor(1e6))
+    assert controller.value.item() == pytest.approx(1e-3 * 1.05 * 1.1), "the error is clipped at ±1"
+    for step in range(6, 100, 2):
         controller.update(step, torch.tensor(1000.0))
     assert controller.value.item() == pytest.approx(2e-3)
     fixed = LambdaController(L1Policy("mean", 3e-4))

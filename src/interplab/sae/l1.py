@@ -2,8 +2,12 @@
 
 `sum`: Σ_features z averaged over tokens. `mean`: averaged over tokens and features (= sum / F),
 so the same λ is F times weaker. The adaptive trial moves λ with a proportional controller,
-λ ← clamp(λ·(1 + rate·(L0 − L0*)/L0*), λ_min, λ_max), every `update_interval` steps, using the
-L0 of the step's batch. λ lives on the training device so the update never forces a host sync.
+λ ← clamp(λ·(1 + rate·e), λ_min, λ_max) with e = clamp((L0 − L0*)/L0*, −1, 1), every
+`update_interval` steps, using the L0 of the step's batch. The error is clipped because L0 starts
+near F/2, tens of times the target: unclipped, λ would jump by that factor in a few steps, kill
+most features (a dead ReLU feature gets no gradient and never returns) and then fall back by at
+most `rate` per update. Clipped, λ moves at most ±rate per update either way. λ lives on the
+training device so the update never forces a host sync.
 """
 
 from __future__ import annotations
@@ -66,7 +70,7 @@ class LambdaController:
         if not self.wants_l0(step):
             return
         adaptive = self.policy.adaptive
-        relative_error = (l0 - adaptive.target_l0) / adaptive.target_l0
+        relative_error = ((l0 - adaptive.target_l0) / adaptive.target_l0).clamp_(-1.0, 1.0)
         self.value.mul_(relative_error.mul_(adaptive.rate).add_(1.0)).clamp_(*adaptive.bounds)
 
     def state_dict(self) -> dict:
