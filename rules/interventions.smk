@@ -16,6 +16,10 @@ for _arm in INTERVENTIONS["compare"].values():
         raise WorkflowError(f"Invalid configuration. interventions.compare names regime {_arm!r}, which is not in "
                             f"grok.regimes ({', '.join(GROK['regimes'])}); compare two of those.")
 
+if INTERVENTIONS["criteria"]["neuron_k"] not in INTERVENTIONS["neuron_k"]:
+    raise WorkflowError(f"Invalid configuration. interventions.criteria.neuron_k {INTERVENTIONS['criteria']['neuron_k']} "
+                        f"is not in interventions.neuron_k {INTERVENTIONS['neuron_k']}; the criterion needs that K ablated.")
+
 register_targets("grok", [f"{RESULTS}/interventions/stats.csv"])
 register_targets("grok", expand(f"{RESULTS}/figures/interventions/{{fig}}.png", fig=INTERVENTION_FIGURES))
 

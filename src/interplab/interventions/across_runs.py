@@ -81,8 +81,11 @@ def _steering(steering: pd.DataFrame) -> tuple[float, bool, float, bool]:
 
 
 def _neuron_gain(neurons: pd.DataFrame, k: int) -> float:
-    k = min(k, int(neurons["k"].max()))  # neuron_k beyond the channel count means all of them
+    k = min(k, int(neurons["n_channels"].iloc[0]))  # neuron_k beyond the channel count means all of them
     at_k = neurons[neurons["k"] == k]
+    if at_k.empty:
+        raise ValueError(f"interventions.criteria.neuron_k {k} is not among the ablated K {sorted(neurons['k'].unique())}; "
+                         "add it to interventions.neuron_k")
     hospital = at_k.loc[at_k["ranking"] == "hospital", "head_ood_acc"].item()
     return float(hospital - at_k.loc[at_k["ranking"] == "random", "head_ood_acc"].mean())
 
