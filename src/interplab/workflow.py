@@ -32,6 +32,9 @@ def job(smk: Any) -> Iterator[Any]:
         set_threads(getattr(smk, "threads", 1))
         try:
             yield smk
+        except BaseException:
+            logging.getLogger("interplab").exception("job failed")  # the traceback belongs in the rule's log
+            raise
         finally:
             if handle:
                 handle.flush()
