@@ -35,6 +35,18 @@ def make_optimizer(model: torch.nn.Module, spec: RunSpec, device: str) -> torch.
     return torch.optim.AdamW(model.parameters(), lr=r.lr, weight_decay=r.weight_decay, betas=r.betas, **fused)
 
 
+def train_epoch(model: torch.nn.Module, task: Task, optimizer: torch.optim.Optimizer,
+                grokfast: GrokfastEMA | None, epoch: int) -> None:
+    """One pass over the epoch's batches: cross-entropy, backward, Grokfast filter (if any), step."""
+    for x, y in task.train_batches(epoch):
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grokfast is not None:
+            grokfast.filter_(model)
+        optimizer.step()
+
+
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, task: Task, epoch: int) -> dict[str, float]:
     """Loss and accuracy on every split (eval mode) and the weight norm of every parameter group."""
@@ -97,13 +109,7 @@ def train_run(spec: RunSpec, task: Task, run_dir: str | Path, device: str = "cpu
 
     model.train()
     for epoch in range(start + 1, spec.epochs + 1):
-        for x, y in task.train_batches(epoch):
-            loss = F.cross_entropy(model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if grokfast is not None:
-                grokfast.filter_(model)
-            optimizer.step()
+        train_epoch(model, task, optimizer, grokfast, epoch)
         is_checkpoint = epoch in spec.checkpoints
         if is_checkpoint or epoch % spec.eval_every == 0:
             history.append(evaluate(model, task, epoch))
