@@ -38,7 +38,8 @@ def test_every_snapshot_in_both_layouts(sae_workdir, trial):
         cfg = json.loads((folder / "cfg.json").read_text())
         assert cfg["architecture"] == "standard" and cfg["d_in"] == 16 and cfg["d_sae"] == 64
         assert cfg["metadata"]["trial"] == trial and cfg["metadata"]["snapshot"] == snapshot
-        assert cfg["metadata"]["provenance"]["git_commit"] is not None or "git_commit" in cfg["metadata"]["provenance"]
+        prov = cfg["metadata"]["provenance"]
+        assert "git_commit" in prov and prov["config_sha256"] and set(prov["seed"]) == {"init", "data"}
         pt = torch.load(base / f"sae_layer00_{snapshot}.pt", weights_only=True)
         assert set(pt) == {"W_enc", "b_enc", "W_dec", "b_dec", "cfg"}
         x = torch.randn(8, 16)
