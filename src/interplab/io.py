@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import hashlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -144,8 +145,6 @@ def git_commit() -> str | None:
 
 def provenance(config: Mapping[str, Any], inputs: Mapping[str, PathLike] | None = None, **extra: Any) -> dict:
     """What made an artifact: the config subset, input hashes, package versions and git commit."""
-    import torch
-
     from interplab import __version__
 
     return {
@@ -153,12 +152,20 @@ def provenance(config: Mapping[str, Any], inputs: Mapping[str, PathLike] | None 
         "config_sha256": sha256_json(config),
         "inputs": {name: {"path": str(p), "sha256": sha256_file(p)} for name, p in (inputs or {}).items()},
         "interplab_version": __version__,
-        "torch_version": torch.__version__,
+        "torch_version": _package_version("torch"),
         "python_version": platform.python_version(),
         "git_commit": git_commit(),
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         **extra,
     }
+
+
+def _package_version(name: str) -> str | None:
+    """An installed package's version without importing it (figure jobs never load torch)."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _json_default(obj: Any) -> Any:
