@@ -75,6 +75,16 @@ def time_epochs(spec: RunSpec, task, device: str, epochs: int) -> dict:
             "eval_wall_s": score.wall, "eval_cpu_s": score.cpu}
 
 
+def run_estimate(spec: RunSpec, epochs_timed: int) -> dict:
+    """Timed epochs and evaluation of one run, and its whole training CPU time (every epoch, every history row)."""
+    row = time_epochs(spec, make_task(spec, "cpu"), "cpu", epochs=epochs_timed)
+    evaluated = set(spec.checkpoints) | set(range(0, spec.epochs + 1, spec.eval_every))
+    row = {"run": spec.name, "epochs": spec.epochs, **row, "evaluations": len(evaluated),
+           "total_cpu_s": spec.epochs * row["epoch_cpu_s"] + len(evaluated) * row["eval_cpu_s"]}
+    print(row, flush=True)
+    return row
+
+
 def default_runs() -> list[dict]:
     """Per default run: epoch and evaluation times, and the whole run's estimated CPU time."""
     config = validate_config(yaml.safe_load((ROOT / "config.yaml").read_text()))
@@ -86,17 +96,9 @@ def default_runs() -> list[dict]:
             write_fixture(tmp, fixture)
         rows.append({"run": "fixture", "total_wall_s": build.wall, "total_cpu_s": build.cpu})
         for spec in camelyon_runs(section, tmp).values():
-            row = time_epochs(spec, make_task(spec, "cpu"), "cpu", epochs=2)
-            evals = len(spec.checkpoints) + spec.epochs // spec.eval_every
-            rows.append({"run": spec.name, "epochs": spec.epochs, **row,
-                         "total_cpu_s": spec.epochs * row["epoch_cpu_s"] + evals * row["eval_cpu_s"]})
-            print(rows[-1], flush=True)
+            rows.append(run_estimate(spec, epochs_timed=2))
         for spec in modular_runs(section).values():
-            row = time_epochs(spec, make_task(spec, "cpu"), "cpu", epochs=50)
-            evals = len(spec.checkpoints) + spec.epochs // spec.eval_every
-            rows.append({"run": spec.name, "epochs": spec.epochs, **row,
-                         "total_cpu_s": spec.epochs * row["epoch_cpu_s"] + evals * row["eval_cpu_s"]})
-            print(rows[-1], flush=True)
+            rows.append(run_estimate(spec, epochs_timed=50))
     return [{k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()} for row in rows]
 
 
