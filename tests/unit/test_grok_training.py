@@ -47,6 +47,21 @@ def test_modular_transformer_shapes_and_norm_groups():
     assert set(group_norms(model)) == {"embed", "attn", "mlp", "unembed", "total"}
 
 
+def test_modular_transformer_equals_attention_over_projected_sequences():
+    """The gathered per-token keys/values give the textbook computation: project every position, attend from '='."""
+    torch.manual_seed(0)
+    model = ModularAdditionTransformer(p=11, d_model=16, n_heads=4, d_mlp=32)
+    a, b = torch.randint(0, 11, (2, 50))
+    tokens = torch.stack([a, b, torch.full_like(a, 11)], 1)
+    x = model.embed(tokens) + model.pos
+    split = lambda t: t.view(50, -1, 4, 4).transpose(1, 2)  # noqa: E731  [B, H, T, d_head]
+    q, k, v = split(model.query(x)), split(model.key(x)), split(model.value(x))
+    attn = torch.softmax(q[:, :, -1:] @ k.transpose(-1, -2) / 2.0, dim=-1)
+    resid = x[:, -1] + model.out((attn @ v).reshape(50, -1))
+    expected = model.unembed(resid + model.mlp_out(torch.relu(model.mlp_in(resid))))
+    torch.testing.assert_close(model(tokens), expected, rtol=1e-5, atol=1e-5)
+
+
 def test_checkpoint_schedule_is_log_spaced_then_regular():
     assert ckpt.checkpoint_schedule(100, log_points=5, every=25) == (0, 1, 3, 10, 25, 32, 50, 75, 100)
     assert ckpt.checkpoint_schedule(3, log_points=0, every=0) == (0, 3)
