@@ -1,6 +1,10 @@
-"""Run the lm stage (tokenizer, token streams, teacher, caches) through real Snakemake on a tiny model."""
+"""The language-model half of the DAG through real Snakemake on a tiny local teacher, in one run:
+tokenizer, token streams, teacher, caches (stage lm), then SAEs, KD metrics, figures and the hub
+folder on those caches (stages sae, kd, publish), so the stages are checked where they connect.
+The SAE stage's own test (synthetic source) covers trials, resume and ground truth."""
 import json
 
+import pandas as pd
 import pytest
 
 from conftest import make_workdir, run_snakemake
@@ -14,11 +18,17 @@ TINY_MODEL = {
 }
 TINY_CACHE = {"train_tokens": 2048, "heldout_tokens": 512, "shard_tokens": 1000, "dtype": "float16"}
 CACHES = [f"results/cache/tiny-neox/{ckpt}/L{layer:02d}" for ckpt in ("step4", "final") for layer in (0, 1)]
+TINY_SAE = {"trials": {"B": {"l1_form": "sum", "l1_coefficient": 1.0e-3, "adaptive": None}},
+            "expansion": 2, "batch_size": 256, "training_tokens": 2560, "snapshots": [1280], "log_every": 2,
+            "alive_window_tokens": 1024, "b_pre_init_tokens": 512}
+TINY_KD = {"batch_size": 256, "figures": {"B": ["premium_heatmap", "metric_vs_tokens"]}}
 
 
 @pytest.fixture(scope="module")
 def lm_workdir(tmp_path_factory):
-    workdir = make_workdir(tmp_path_factory.mktemp("lm"), {"stages": ["lm"], "model": TINY_MODEL, "cache": TINY_CACHE})
+    workdir = make_workdir(tmp_path_factory.mktemp("lm"), {"stages": ["lm", "sae", "kd", "publish"],
+                                                          "model": TINY_MODEL, "cache": TINY_CACHE,
+                                                          "sae": TINY_SAE, "kd": TINY_KD})
     run_snakemake(workdir, "all")
     return workdir
 
@@ -70,3 +80,35 @@ def test_unknown_revision_stops_before_dag(tmp_path):
     assert proc.returncode != 0 and "Invalid configuration" in out
     assert "step5" in out and "choose from step0, step1, step2, step4, final" in out
     assert "Traceback" not in out
+
+
+def test_kd_metrics_for_every_checkpoint_layer_and_snapshot(lm_workdir):
+    metrics = pd.read_csv(lm_workdir / "results/kd/B/metrics.csv")
+    assert list(metrics.columns[:6]) == ["trial", "model", "ckpt", "layer", "snapshot", "tokens"]
+    assert len(metrics) == 2 * 2 * 2, "2 checkpoints × 2 layers × 2 snapshots"
+    assert set(metrics["ckpt"]) == {"step4", "final"} and set(metrics["snapshot"]) == {"1280", "final"}
+    assert (metrics["n_latents"] == 64).all() and (metrics["f_alive"] + metrics["dead"] == 64).all()
+    assert (metrics["dstar"] - metrics["f_alive"] / metrics["g_alpha"]).abs().max() < 1e-9
+    rec = json.loads((lm_workdir / "results/kd/B/tiny-neox/final/L01/final.json").read_text())
+    assert rec["spectrum"] == sorted(rec["spectrum"], reverse=True) and len(rec["spectrum"]) == rec["f_alive"]
+    assert rec["provenance"]["inputs"]["sae"]["sha256"]
+    floors = pd.read_csv(lm_workdir / "results/kd/B/floors.csv")
+    assert floors.groupby(["ckpt", "layer", "snapshot"])["floor_refined"].apply(lambda f: f.is_monotonic_decreasing).all()
+
+
+@pytest.mark.parametrize("path", ["B/premium_heatmap", "B/metric_vs_tokens", "compare_trials"])
+def test_sae_figures_follow_config(lm_workdir, path):
+    data = (lm_workdir / f"results/figures/sae/{path}.png").read_bytes()
+    assert data[:4] == b"\x89PNG" and len(data) > 10_000
+    assert not (lm_workdir / "results/figures/sae/B/kpi_card.png").exists(), "only the figures kd.figures names"
+
+
+def test_hub_folder_assembled_but_not_uploaded(lm_workdir):
+    hub = lm_workdir / "results/publish/B/hub"
+    assert {p.name for p in hub.glob("*.pt")} == {"sae_layer00_1280.pt", "sae_layer00_final.pt",
+                                                  "sae_layer01_1280.pt", "sae_layer01_final.pt"}
+    assert (hub / "saelens/layer_01/final/sae_weights.safetensors").is_file()
+    card = (hub / "README.md").read_text()
+    assert "base_model: tiny-neox" in card and "fixed λ = 0.001 (sum form)" in card and "32 → 64" in card
+    status = json.loads((lm_workdir / "results/publish/B/status.json").read_text())
+    assert status["uploaded"] is False and "repo id" in status["reason"]

@@ -10,7 +10,7 @@ from interplab.io import read_provenance
 from interplab.sae import load_sae
 
 TINY = {
-    "stages": ["sae"],
+    "stages": ["sae", "kd"],
     "model": {"source": "synthetic", "name": "synth"},
     "cache": {"train_tokens": 8192, "heldout_tokens": 1024, "shard_tokens": 4096, "dtype": "float32"},
     "synthetic": {"d_model": 16, "n_features": 32, "alpha": 0.9, "noise_std": 0.0, "seed": 0},
@@ -20,6 +20,7 @@ TINY = {
             "expansion": 4, "batch_size": 256, "training_tokens": 12800, "snapshots": [5000, 10000],
             "log_every": 5, "alive_window_tokens": 2048},
 }
+TINY["kd"] = {"batch_size": 512, "figures": {"A": ["kd_quantities"], "C": ["kd_quantities"]}}
 BASE = "results/sae/{trial}/synth/final"
 
 
@@ -79,3 +80,10 @@ def test_logs_benchmarks_and_nothing_left_to_do(sae_workdir):
     proc = run_snakemake(sae_workdir, "all", extra=["-n"])
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
+
+
+def test_kd_records_carry_the_ground_truth(sae_workdir):
+    rec = json.loads((sae_workdir / "results/kd/C/synth/final/L00/final.json").read_text())
+    assert (rec["true_f"], rec["true_alpha"]) == (32, 0.9) and rec["true_l0"] == pytest.approx(3.2)
+    assert rec["tokens"] == 12800 and 0 < rec["alpha"] < 1
+    assert (sae_workdir / "results/figures/sae/C/kd_quantities.png").stat().st_size > 10_000
