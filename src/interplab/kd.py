@@ -83,7 +83,7 @@ class StatisticsAccumulator:
 
 
 def student_widths(d_model: int, n: int = 24) -> list[int]:
-    """Log-spaced student widths from 1 to the teacher's width d_model."""
+    """Log-spaced student widths from 1 to `d_model`."""
     return sorted({int(w) for w in np.round(np.geomspace(1, d_model, n))})
 
 
@@ -102,7 +102,9 @@ def from_statistics(stats: dict, alive_threshold: float = 1e-5, widths: Sequence
     mean = stats["sum_x"].numpy() / n_tokens
     total_var = float(stats["sum_x2"].numpy().sum() - n_tokens * (mean**2).sum())
     spectrum = np.sort(stats["sq"].numpy()[alive] / n_tokens)[::-1]
-    widths = list(widths) if widths is not None else student_widths(d_in)
+    if widths is None:  # up to the teacher's width, and past d*_S so the curve reaches its end
+        widths = student_widths(max(d_in, math.ceil(1.25 * dstar)) if dstar == dstar else d_in)
+    widths = list(widths)
     if g == g:
         refined = theory.refined_floor(widths, alpha, spectrum).tolist()
         naive = theory.naive_floor(widths, alpha, f_alive, eps_inf=float(spectrum.sum())).tolist()

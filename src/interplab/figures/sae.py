@@ -102,14 +102,14 @@ def training_curves(data: TrialTables, path: str | Path, provenance=None) -> Non
         for layer in layers:
             sub = log[log["layer"] == layer].sort_values("tokens")
             values = sub[column].to_numpy(dtype=float)
-            ax.plot(sub["tokens"], values, color=colors[layer], lw=1.1, label=f"L{layer}")
+            ax.plot(sub["tokens"], values, color=colors[layer], lw=1.1, label=f"layer {layer}")
         if logy and (log[column] > 0).all():
             ax.set_yscale("log")
         ax.set_title(label)
         ax.set_xlabel("training tokens")
     axes[1, 2].set_ylim(-0.02, 1.02)
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="center right", title="layer", bbox_to_anchor=(1.0, 0.5))
+    fig.legend(handles, labels, loc="center right", bbox_to_anchor=(1.0, 0.5))
     fig.suptitle(_title(trial, "SAE training curves per layer"))
     fig.tight_layout(rect=(0, 0, 0.93, 1))
     style.save(fig, path, provenance)
@@ -153,7 +153,7 @@ def l0_vs_mse(data: TrialTables, path: str | Path, provenance=None) -> None:
     fig, ax = plt.subplots(figsize=(5.4, 4.2))
     points = ax.scatter(rows["l0"], rows["mse"], c=rows["layer"], cmap=style.SEQUENTIAL, s=50, edgecolor="k", lw=0.5)
     for _, row in rows.iterrows():
-        ax.annotate(f"L{int(row['layer'])}", (row["l0"], row["mse"]), xytext=(4, 3), textcoords="offset points", fontsize=7)
+        ax.annotate(f"layer {int(row['layer'])}", (row["l0"], row["mse"]), xytext=(4, 3), textcoords="offset points", fontsize=7)
     ax.set_xlabel("L0 (active latents per token)")
     ax.set_ylabel("reconstruction MSE")
     fig.colorbar(points, ax=ax, label="layer")
@@ -173,15 +173,16 @@ def predicted_floor(data: TrialTables, path: str | Path, provenance=None) -> Non
     for layer in layers:
         sub = final[final["layer"] == layer].sort_values("d_student")
         share = sub["floor_refined"] / rows.loc[rows["layer"] == layer, "total_mass"].iloc[0]
-        ax.plot(sub["d_student"], share, color=colors[layer], lw=1.3, label=f"L{layer}")
+        ax.plot(sub["d_student"], share, color=colors[layer], lw=1.3, label=f"layer {layer}")
         dstar = rows.loc[rows["layer"] == layer, "dstar"].iloc[0]
         ax.plot([dstar], [0], marker="|", ms=12, color=colors[layer], clip_on=False)
     ax.set_xscale("log")
-    ax.set_xlabel("student width d_S")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xlabel("student width d_S (ticks on the axis: each layer's d*_S)")
     ax.set_ylabel("predicted floor / Σ E[z²]")
     ax.set_ylim(-0.02, 1.02)
-    ax.legend(title="layer", ncol=2, loc="upper right")
-    ax.set_title(_title(trial, "predicted loss floor vs width (ticks: d*_S)"))
+    ax.legend(ncol=2, loc="upper right")
+    ax.set_title(_title(trial, "predicted loss floor vs student width"))
     style.save(fig, path, provenance)
 
 
@@ -256,7 +257,7 @@ def all_layers_small_multiples(data: TrialTables, path: str | Path, provenance=N
             ax.axis("off")
             continue
         ax.bar(range(len(METRICS)), scaled[i], color=colors)
-        ax.set_title(f"L{matrix.index[i]}  (L0 {matrix.iloc[i]['l0']:.0f}, α {matrix.iloc[i]['alpha']:.2f})", fontsize=8)
+        ax.set_title(f"layer {matrix.index[i]}  (L0 {matrix.iloc[i]['l0']:.0f}, α {matrix.iloc[i]['alpha']:.2f})", fontsize=8)
         ax.set_xticks(range(len(METRICS)), [label for _, label, _ in METRICS], rotation=90, fontsize=6.5)
         ax.set_ylim(0, 1.05)
     fig.suptitle(_title(trial, "every layer's metric vector (each metric scaled across layers)"))
@@ -334,6 +335,8 @@ def dashboard(data: TrialTables, path: str | Path, provenance=None) -> None:
             sub.set_title(f"{label} by layer", fontsize=9, loc="left")
             sub.set_xlabel("layer")
             sub.set_xticks(rows["layer"])
+            if column == "dead":
+                sub.set_ylim(bottom=0, top=max(1.0, float(rows["dead"].max()) * 1.15))
         style.save(fig, path, provenance)
 
 
@@ -373,7 +376,7 @@ def metric_vs_tokens(data: TrialTables, path: str | Path, provenance=None) -> No
                 sub = metrics[(metrics["layer"] == layer) & ((metrics["ckpt"] == ckpt) if ckpt else True)]
                 sub = sub.sort_values("tokens")
                 ax.plot(sub["tokens"], sub[column], styles[ckpt], marker="o", ms=3, color=colors[layer],
-                        label=f"L{layer}" + (f" ({ckpt})" if len(ckpts) > 1 else ""))
+                        label=f"layer {layer}" + (f" ({ckpt})" if len(ckpts) > 1 else ""))
         ax.set_title(label)
         ax.set_xlabel("SAE training tokens")
     handles, labels = axes[0].get_legend_handles_labels()
@@ -397,6 +400,8 @@ def compare_trials(metrics_by_trial: dict[str, pd.DataFrame], path: str | Path, 
     for ax, (column, _) in zip(axes, panels):
         if column in ("l0", "mse"):
             ax.set_yscale("log")
+        if column == "dead":
+            ax.set_ylim(bottom=0, top=max(1.0, ax.get_ylim()[1]))
     axes[0].legend()
     fig.suptitle("The L1 regimes side by side (final snapshot, held-out tokens)")
     fig.tight_layout()
