@@ -115,16 +115,21 @@ def training_curves(data: TrialTables, path: str | Path, provenance=None) -> Non
     style.save(fig, path, provenance)
 
 
+def _scaled_card(data: TrialTables, path, provenance, cmap: str, what: str, annotate: bool = True,
+                 interpolation: str = "nearest") -> None:
+    """One layer × metric heatmap with a colour bar: the base of the plain and the gradient variants."""
+    style.apply()
+    matrix = _matrix(data.metrics)
+    fig, ax = plt.subplots(figsize=(8.2, 0.42 * len(matrix) + 1.4))
+    image = _heatmap(ax, matrix, cmap, annotate=annotate, interpolation=interpolation)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="level within the column (0 = lowest layer, 1 = highest)")
+    ax.set_title(_title(data.trial, what))
+    style.save(fig, path, provenance)
+
+
 def layer_metric_heatmap(data: TrialTables, path: str | Path, provenance=None) -> None:
     """Layer × metric card: shade = value relative to the other layers (per column), numbers exact."""
-    metrics, trial = data.metrics, data.trial
-    style.apply()
-    matrix = _matrix(metrics)
-    fig, ax = plt.subplots(figsize=(8.2, 0.42 * len(matrix) + 1.4))
-    image = _heatmap(ax, matrix, style.SEQUENTIAL)
-    fig.colorbar(image, ax=ax, shrink=0.8, label="within-column rank (0 = lowest layer, 1 = highest)")
-    ax.set_title(_title(trial, "KD metrics per layer (final snapshot)"))
-    style.save(fig, path, provenance)
+    _scaled_card(data, path, provenance, style.SEQUENTIAL, "KD metrics per layer (final snapshot)")
 
 
 def kd_quantities(data: TrialTables, path: str | Path, provenance=None) -> None:
@@ -267,14 +272,8 @@ def all_layers_small_multiples(data: TrialTables, path: str | Path, provenance=N
 
 def gradient_heatmap(data: TrialTables, path: str | Path, provenance=None) -> None:
     """Smoothly interpolated rendering: good as a header, but it blurs exact cell boundaries."""
-    metrics, trial = data.metrics, data.trial
-    style.apply()
-    matrix = _matrix(metrics)
-    fig, ax = plt.subplots(figsize=(8, 0.4 * len(matrix) + 1.3))
-    image = _heatmap(ax, matrix, "magma", annotate=False, interpolation="bicubic")
-    fig.colorbar(image, ax=ax, shrink=0.8, label="within-column rank")
-    ax.set_title(_title(trial, "metric gradient through depth"))
-    style.save(fig, path, provenance)
+    _scaled_card(data, path, provenance, "magma", "metric gradient through depth", annotate=False,
+                 interpolation="bicubic")
 
 
 def correlation_heatmap(data: TrialTables, path: str | Path, provenance=None) -> None:
