@@ -125,7 +125,7 @@ rule grok_figure:
     output:
         report(
             f"{RESULTS}/figures/grok/{{fig}}.png",
-            caption="../report/grok/{fig}.rst",
+            caption="../report/grok/captions.rst",
             category="4. Grokking (Camelyon17)",
         ),
     wildcard_constraints:

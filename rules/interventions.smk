@@ -87,7 +87,7 @@ rule interventions_figure:
     output:
         report(
             f"{RESULTS}/figures/interventions/{{fig}}.png",
-            caption="../report/interventions/{fig}.rst",
+            caption="../report/interventions/captions.rst",
             category="5. Interventions (grokking runs)",
         ),
     params:

@@ -117,7 +117,7 @@ rule sae_figure:
     output:
         report(
             f"{RESULTS}/figures/sae/{{trial}}/{{fig}}.png",
-            caption="../report/sae/{fig}.rst",
+            caption="../report/sae/captions.rst",
             category="2. SAEs on the language model",
             subcategory="trial {trial}",
         ),

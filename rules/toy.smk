@@ -65,7 +65,7 @@ rule toy_figure:
     output:
         report(
             f"{RESULTS}/figures/toy/{{fig}}.png",
-            caption="../report/toy/{fig}.rst",
+            caption="../report/toy/captions.rst",
             category="1. Toy models (KD theorem)",
         ),
     wildcard_constraints:

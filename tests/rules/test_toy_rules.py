@@ -55,3 +55,11 @@ def test_invalid_config_stops_before_dag(tmp_path):
     out = proc.stdout + proc.stderr
     assert "toy.alphas[1]" in out and "1.2" in out and "Invalid configuration" in out
     assert "Traceback" not in out
+
+
+def test_report_has_every_figure_with_its_caption(toy_workdir):
+    run_snakemake(toy_workdir, "all", extra=["--report", "results/report.html"])
+    html = (toy_workdir / "results/report.html").read_text(errors="ignore")
+    for fig in ("fig1_loss_floor_curves", "fig5_config_heatmap", "fig8_floor_vs_dstar", "fig9_sparsity_effect"):
+        assert fig in html
+    assert "Loss-floor curves" in html and "Sparsity effect" in html
