@@ -1,18 +1,9 @@
 # Experiment 2, measurement and figures (stage sae): KD metrics of every SAE snapshot on held-out
 # tokens, one table per trial, every figure variant per trial, and the three trials side by side.
 from interplab.figures.sae import PER_TRIAL as SAE_FIGURES
-from interplab.sae.checkpoint import snapshot_schedule
 
 KD = config["kd"]
 KD_DIR = f"{RESULTS}/kd/{{trial}}/{{model}}/{{ckpt}}/L{{layer}}"
-SAE_SNAPSHOT_TOKENS = {
-    name: step * config["sae"]["batch_size"]
-    for name, step in snapshot_schedule(
-        tuple(config["sae"]["snapshots"]),
-        config["sae"]["batch_size"],
-        config["sae"]["training_tokens"] // config["sae"]["batch_size"],
-    ).items()
-}
 
 
 def kd_figures(trial):
@@ -67,7 +58,7 @@ rule kd_measure:
     params:
         snapshots=SAE.snapshots,
         snapshot_dirs=sae_snapshot_dirs,
-        snapshot_tokens=SAE_SNAPSHOT_TOKENS,
+        snapshot_tokens=SAE.snapshot_tokens,
         alive_threshold=KD["alive_threshold"],
         batch_size=KD["batch_size"],
         student_widths=KD["student_widths"],

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Iterable, Mapping, Protocol, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 
 from interplab import theory
@@ -156,20 +157,16 @@ def record(metrics: KDMetrics, **identity) -> dict:
     return {**identity, **asdict(metrics)}
 
 
-def metrics_table(records: Iterable[Mapping]) -> "pd.DataFrame":
+def metrics_table(records: Iterable[Mapping]) -> pd.DataFrame:
     """One row per snapshot record: identity columns, then the scalar metrics (plus any ground truth)."""
-    import pandas as pd
-
     rows = [{k: v for k, v in r.items() if not isinstance(v, (list, dict))} for r in records]
     frame = pd.DataFrame(rows)
     first = [c for c in IDENTITY if c in frame]
     return frame[first + [c for c in frame.columns if c not in first]].sort_values(first).reset_index(drop=True)
 
 
-def floors_table(records: Iterable[Mapping]) -> "pd.DataFrame":
+def floors_table(records: Iterable[Mapping]) -> pd.DataFrame:
     """One row per (snapshot record, student width): predicted refined and naive floors."""
-    import pandas as pd
-
     rows = [{**{k: r[k] for k in IDENTITY}, "d_student": w, "floor_refined": fr, "floor_naive": fn}
             for r in records for w, fr, fn in zip(r["floor_widths"], r["floor_refined"], r["floor_naive"])]
     return pd.DataFrame(rows)

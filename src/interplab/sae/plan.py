@@ -29,6 +29,7 @@ class SAEPlan:
     trials: Mapping[str, L1Policy]
     snapshots: tuple[str, ...]  # snapshot names in order, ending with "final"
     synthetic: bool
+    snapshot_tokens: Mapping[str, int]  # training tokens seen at each snapshot
 
 
 def l1_policy(trial: Mapping[str, Any]) -> L1Policy:
@@ -55,7 +56,8 @@ def sae_plan(config: Mapping[str, Any]) -> SAEPlan:
         raise ValueError(f"sae.training_tokens ({sae['training_tokens']}) is below one batch "
                          f"(sae.batch_size = {sae['batch_size']})")
     schedule = snapshot_schedule(tuple(sae["snapshots"]), sae["batch_size"], n_steps)
-    return SAEPlan(label, tuple(ckpts), tuple(layers), trials, tuple(schedule), model["source"] == SYNTHETIC)
+    tokens = {name: step * sae["batch_size"] for name, step in schedule.items()}
+    return SAEPlan(label, tuple(ckpts), tuple(layers), trials, tuple(schedule), model["source"] == SYNTHETIC, tokens)
 
 
 def synthetic_config(config: Mapping[str, Any]) -> SyntheticConfig:
