@@ -1,8 +1,19 @@
 # interplab: one DAG from config to paper figures. See README.md; config keys are documented in
 # config.yaml and validated against configs/schema.yaml before anything runs.
+import sys
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("9.0")
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from interplab.config import ConfigError, read_yaml
+
+try:  # Snakemake's own message for a YAML error gives no line number
+    read_yaml(Path(workflow.basedir) / "config.yaml")
+except ConfigError as error:
+    raise WorkflowError(f"Invalid configuration. {error}") from None
 
 
 configfile: "config.yaml"

@@ -26,7 +26,9 @@ if LM is not None:
         output:
             [directory(cache_dir("{model}", "{ckpt}", layer)) for layer in LM.layers],
         params:
-            plan=lm_plan_param,
+            source=LM.source,
+            name=LM.name,
+            layers=list(LM.layers),
             cache=config["cache"],
             dtype=config["model"]["dtype"],
             batch_size=config["model"]["batch_size"],

@@ -1,10 +1,7 @@
 # Config validation, wildcard pinning and the config helpers every rule's params use.
-import sys
-from pathlib import Path
+import dataclasses
 
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-
-from interplab.config import ConfigError, load_schema, validate_config
+from interplab.config import load_schema, validate_config
 
 try:
     _validated = validate_config(
@@ -48,6 +45,12 @@ def by_attempt(base):
         return base * attempt
 
     return scaled
+
+
+def as_params(obj):
+    """A dataclass as the plain values Snakemake records with a job, so changing any of them reruns it
+    (an object param is stored as 'unrepresentable' and its changes go unseen)."""
+    return dataclasses.asdict(obj)
 
 
 def pinned(values):

@@ -1,6 +1,9 @@
 # Grokking for under-sampled Camelyon17 (SCIENCE.md §4): the synthetic WILDS-layout fixture,
 # ResNet-18 runs in two regimes, the modular-addition positive control, the summary and figures.
-from interplab.grok.runs import camelyon_runs, modular_runs
+import functools
+
+from interplab.grok.data import DatasetMissingError, check_root
+from interplab.grok.runs import camelyon_runs, modular_runs, spec_to_dict
 
 GROK = config["grok"]
 GROK_FIXTURE = f"{RESULTS}/grok/data/fixture"
@@ -23,16 +26,29 @@ register_targets("grok", expand(f"{RESULTS}/figures/grok/{{fig}}.png", fig=GROK_
 
 
 def grok_run_spec(wildcards):
-    return GROK_RUNS[wildcards.run]
+    return spec_to_dict(GROK_RUNS[wildcards.run])
 
 
 def grok_fixture_config(wildcards):
     return {**GROK["fixture"], "shortcut_hospitals": GROK["data"]["train_hospitals"]}
 
 
+@functools.cache
+def real_data_inputs():
+    """A real Camelyon17 root's metadata.csv, checked once while the DAG is built: a job that found it
+    missing would fail only after Snakemake had deleted the run's previous outputs."""
+    try:
+        return [str(check_root(GROK["data"]["root_dir"]) / "metadata.csv")]
+    except DatasetMissingError as error:
+        if workflow.dryrun:  # a dry run may plan a cluster run before the data is downloaded
+            logger.warning(f"grok.data.root_dir: {error}")
+            return []
+        raise WorkflowError(f"Invalid configuration. grok.data.root_dir: {error}") from None
+
+
 def grok_data_input(wildcards):
-    """The fixture when the config reads it; a real Camelyon17 root is checked by the job itself."""
-    return [GROK_FIXTURE] if GROK["data"]["source"] == "fixture" else []
+    """The fixture the DAG builds, or the configured Camelyon17 download."""
+    return [GROK_FIXTURE] if GROK["data"]["source"] == "fixture" else real_data_inputs()
 
 
 rule grok_fixture:

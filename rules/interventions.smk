@@ -1,6 +1,8 @@
 # Interventions on the Camelyon17 grokking runs (SCIENCE.md §4): probes, subspace ablation, steering
 # and neuron ablation per run, each with its control, then statistics across runs per regime.
 # Part of stage grok; needs rules/grokking.smk (GROK, GROK_CAMELYON_RUNS, grok_data_input) included first.
+from interplab.interventions.run import InterventionConfig
+
 INTERVENTIONS = config["interventions"]
 INTERVENTION_TABLES = ("probes", "ablation", "steering", "neurons")
 INTERVENTION_RUNS = sorted(GROK_CAMELYON_RUNS)
@@ -11,15 +13,6 @@ INTERVENTION_FIGURES = {
     "neurons": "neurons.rst",
     "stats": "stats.rst",
 }
-for _arm in INTERVENTIONS["compare"].values():
-    if _arm not in GROK["regimes"]:
-        raise WorkflowError(f"Invalid configuration. interventions.compare names regime {_arm!r}, which is not in "
-                            f"grok.regimes ({', '.join(GROK['regimes'])}); compare two of those.")
-
-if INTERVENTIONS["criteria"]["neuron_k"] not in INTERVENTIONS["neuron_k"]:
-    raise WorkflowError(f"Invalid configuration. interventions.criteria.neuron_k {INTERVENTIONS['criteria']['neuron_k']} "
-                        f"is not in interventions.neuron_k {INTERVENTIONS['neuron_k']}; the criterion needs that K ablated.")
-
 register_targets("grok", [f"{RESULTS}/interventions/stats.csv"])
 register_targets("grok", expand(f"{RESULTS}/figures/interventions/{{fig}}.png", fig=INTERVENTION_FIGURES))
 
@@ -42,7 +35,7 @@ rule interventions_run:
     output:
         **{name: f"{RESULTS}/interventions/{{run}}/{name}.csv" for name in INTERVENTION_TABLES},
     params:
-        interventions=INTERVENTIONS,
+        interventions=as_params(InterventionConfig.from_config(INTERVENTIONS)),
         device=config["device"],
     wildcard_constraints:
         run=pinned(INTERVENTION_RUNS),

@@ -56,9 +56,9 @@ rule kd_measure:
     output:
         [f"{KD_DIR}/{snapshot}.json" for snapshot in SAE.snapshots],
     params:
-        snapshots=SAE.snapshots,
+        snapshots=list(SAE.snapshots),
         snapshot_dirs=sae_snapshot_dirs,
-        snapshot_tokens=SAE.snapshot_tokens,
+        snapshot_tokens=dict(SAE.snapshot_tokens),
         alive_threshold=KD["alive_threshold"],
         batch_size=KD["batch_size"],
         student_widths=KD["student_widths"],

@@ -49,8 +49,8 @@ rule publish_trial:
         status=f"{RESULTS}/publish/{{trial}}/status.json",
     params:
         card=publish_card_facts,
-        layers=SAE.layers,
-        snapshots=SAE.snapshots,
+        layers=list(SAE.layers),
+        snapshots=list(SAE.snapshots),
         repo_id=publish_repo_id,
         token_env=PUBLISH["token_env"],
     wildcard_constraints:

@@ -23,6 +23,13 @@ def sae_outputs(trial, model, ckpt, layer):
     }
 
 
+def sae_trial_params(wildcards):
+    """The sae settings one trial's job depends on: its own L1 policy and the shared training keys,
+    never another trial's entry or the thread count (neither changes its numbers)."""
+    shared = {key: value for key, value in config["sae"].items() if key not in ("trials", "threads")}
+    return {**shared, "trials": {wildcards.trial: config["sae"]["trials"][wildcards.trial]}}
+
+
 def sae_cache_input(wildcards):
     return cache_dir(wildcards.model, wildcards.ckpt, int(wildcards.layer))
 
@@ -49,8 +56,8 @@ rule sae_train:
     output:
         **sae_outputs("{trial}", "{model}", "{ckpt}", "{layer}"),
     params:
-        sae=config["sae"],
-        snapshots=SAE.snapshots,
+        sae=sae_trial_params,
+        snapshots=list(SAE.snapshots),
         work_dir=f"{SAE_DIR}/L{{layer}}/.train",
         device=config["device"],
     wildcard_constraints:
@@ -78,7 +85,7 @@ if SAE.synthetic:
         output:
             directory(cache_dir("{model}", SYNTHETIC_CKPT, 0)),
         params:
-            synthetic=synthetic_config(config),
+            synthetic=as_params(synthetic_config(config)),
             cache=config["cache"],
         wildcard_constraints:
             model=pinned([SAE.model]),
@@ -101,7 +108,7 @@ if SAE.synthetic:
         output:
             f"{SAE_DIR}/L{{layer}}/recovery.csv",
         params:
-            snapshots=SAE.snapshots,
+            snapshots=list(SAE.snapshots),
             snapshot_dirs=sae_snapshot_dirs,
         wildcard_constraints:
             trial=pinned(SAE.trials),

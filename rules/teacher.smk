@@ -1,6 +1,6 @@
 # Experiment 2, first half (stage lm): the local GPT-NeoX teacher and the token streams.
 from interplab.teacher.config import local_checkpoint_dir
-from interplab.teacher.plan import MODEL_SOURCES, lm_plan
+from interplab.teacher.plan import MODEL_SOURCES, lm_plan, stream_settings
 
 # `model.source` values other than local / hf (e.g. a synthetic activation source) need no LM.
 LM = None
@@ -11,8 +11,6 @@ if config["model"]["source"] in MODEL_SOURCES:
         raise WorkflowError(f"Invalid configuration. config: {error}") from None
 
 
-def lm_plan_param(wildcards):
-    return LM
 
 
 def teacher_dir(model):
@@ -38,8 +36,10 @@ if LM is not None:
             streams=f"{RESULTS}/tokens/{{model}}/streams.safetensors",
             record=f"{RESULTS}/tokens/{{model}}/streams.json",
         params:
-            plan=lm_plan_param,
-            cache=config["cache"],
+            source=LM.source,
+            name=LM.name,
+            corpus=as_params(LM.corpus),
+            streams=stream_settings(LM, config["cache"]),
         wildcard_constraints:
             model=pinned([LM.label]),
         log:
@@ -64,7 +64,8 @@ if LM is not None and LM.source == "local":
             tokenizer=directory(f"{RESULTS}/teacher/{{model}}/tokenizer"),
             corpus=f"{RESULTS}/teacher/{{model}}/corpus.json",
         params:
-            plan=lm_plan_param,
+            corpus=as_params(LM.corpus),
+            vocab_size=LM.teacher.vocab_size,
         wildcard_constraints:
             model=pinned([LM.label]),
         log:
@@ -88,7 +89,8 @@ if LM is not None and LM.source == "local":
             history=f"{RESULTS}/teacher/{{model}}/training.csv",
             summary=f"{RESULTS}/teacher/{{model}}/summary.json",
         params:
-            plan=lm_plan_param,
+            teacher=as_params(LM.teacher),
+            checkpoints=list(LM.checkpoints),
             device=config["device"],
         wildcard_constraints:
             model=pinned([LM.label]),

@@ -13,8 +13,8 @@ register_targets("toy", [f"{RESULTS}/toy/summary.csv"])
 register_targets("toy", expand(f"{RESULTS}/figures/toy/{{fig}}.png", fig=TOY_FIGURES))
 
 
-def toy_run_config(wildcards):
-    return TOY_RUNS[wildcards.run]
+def toy_run_params(wildcards):
+    return as_params(TOY_RUNS[wildcards.run])
 
 
 rule toy_run:
@@ -22,7 +22,7 @@ rule toy_run:
     output:
         f"{RESULTS}/toy/runs/{{run}}.parquet",
     params:
-        toy=toy_run_config,
+        toy=toy_run_params,
         device=config["device"],
     wildcard_constraints:
         run=pinned(TOY_RUNS),

@@ -11,7 +11,7 @@ from interplab.workflow import job
 with job(snakemake) as sm, threadpool_limits(sm.threads):  # noqa: F821
     section = dict(sm.params.interventions)
     run_dir = Path(sm.input.manifest).parent
-    tables = run_interventions(run_dir, InterventionConfig.from_config(section), resolve_device(sm.params.device))
+    tables = run_interventions(run_dir, InterventionConfig(**section), resolve_device(sm.params.device))
     prov = provenance({"interventions": section, "run": sm.wildcards.run},
                       inputs={"manifest": sm.input.manifest, "history": sm.input.history})
     for name, table in tables.items():

@@ -1,13 +1,11 @@
 """Write the synthetic activation source as an activation cache, ground truth beside the shards."""
-import dataclasses
-
 from interplab.io import provenance
-from interplab.synthetic import write_cache
+from interplab.synthetic import SyntheticConfig, write_cache
 from interplab.workflow import job
 
 with job(snakemake) as sm:  # noqa: F821
-    cfg, cache = sm.params.synthetic, sm.params.cache
-    prov = provenance({"synthetic": dataclasses.asdict(cfg), "cache": cache})
+    cfg, cache = SyntheticConfig(**sm.params.synthetic), sm.params.cache
+    prov = provenance({"synthetic": sm.params.synthetic, "cache": cache})
     write_cache(cfg, sm.output[0], sm.wildcards.model,
                 {"train": cache["train_tokens"], "heldout": cache["heldout_tokens"]},
                 cache["dtype"], cache["shard_tokens"], prov)

@@ -7,15 +7,15 @@ from interplab.io import provenance, write_json, write_table
 from interplab.runtime import resolve_device
 from interplab.teacher.streams import load_streams
 from interplab.teacher.tokenizer import load_tokenizer
-from interplab.teacher.config import checkpoint_label
+from interplab.teacher.config import TeacherConfig, checkpoint_label
 from interplab.teacher.train import save_checkpoint, teacher_summary, train_teacher
 from interplab.workflow import job
 
 with job(snakemake) as sm:  # noqa: F821
-    cfg = sm.params.plan.teacher
+    cfg = TeacherConfig(**sm.params.teacher)
     streams, tokenizer = load_streams(sm.input.streams), load_tokenizer(sm.input.tokenizer)
     prov = provenance(dataclasses.asdict(cfg), inputs={"streams": sm.input.streams}, seed=cfg.seed)
-    targets = dict(zip(sm.params.plan.checkpoints, sm.output.checkpoints))
+    targets = dict(zip(sm.params.checkpoints, sm.output.checkpoints))
 
     def save(step, model):
         save_checkpoint(model, tokenizer, targets[checkpoint_label(step, cfg.steps)], {**prov, "step": step})

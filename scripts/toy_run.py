@@ -5,11 +5,11 @@ import time
 
 from interplab.io import provenance, write_table
 from interplab.runtime import resolve_device
-from interplab.toy import run_config
+from interplab.toy import ToyConfig, run_config
 from interplab.workflow import job
 
 with job(snakemake) as sm:  # noqa: F821 (injected by Snakemake)
-    cfg = dataclasses.replace(sm.params.toy, device=resolve_device(sm.params.device))
+    cfg = ToyConfig(**{**sm.params.toy, "device": resolve_device(sm.params.device)})
     start = time.perf_counter()
     runs = run_config(cfg)
     logging.info("%s: %d models trained in %.1fs", sm.wildcards.run, len(runs), time.perf_counter() - start)

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from interplab.io import PathLike, atomic_directory, read_json, sha256_file, stable_seed, write_json
+from interplab.io import PathLike, atomic_directory, check_finite, read_json, sha256_file, stable_seed, write_json
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "heldout")
@@ -130,7 +130,14 @@ class ActivationCache:
         if tuple(rows.shape) != (record["rows"], self.d_model):
             raise CacheError(f"activation shard {shard} has shape {tuple(rows.shape)}, the manifest says "
                              f"({record['rows']}, {self.d_model}); {_rebuild_hint(self.path)}")
-        return rows.to(torch.float32)
+        rows = rows.to(torch.float32)
+        check_finite(rows, f"activation shard {shard}", _rebuild_hint(self.path))
+        return rows
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the data: the manifest names every shard's sha256, so a rebuilt cache differs."""
+        return sha256_file(self.path / "manifest.json")
 
     def tensor(self) -> torch.Tensor:
         """The whole split in stored order, float32 [n_tokens, d_model] (for held-out measurement)."""
@@ -173,7 +180,11 @@ class ShardWriter:
     _buffered: int = 0
 
     def append(self, rows: torch.Tensor) -> None:
-        self._buffer.append(rows.detach().to("cpu", self.dtype))
+        rows = rows.detach().to("cpu", self.dtype)
+        check_finite(rows, f"{self.split} activations stored as {self.dtype}",
+                     "the model produced NaN/Inf, or values beyond the storage dtype's range (float16 "
+                     "overflows above 65504: set cache.dtype to bfloat16 or float32)")
+        self._buffer.append(rows)
         self._buffered += rows.shape[0]
         while self._buffered >= self.shard_tokens:
             self._flush(self.shard_tokens)

@@ -121,6 +121,45 @@ def sha256_file(path: PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+class IntegrityError(RuntimeError):
+    """A file's bytes are not the ones recorded when it was written; the message names it and the fix."""
+
+
+def verify_sha256(path: PathLike, expected: str, rebuild: str) -> None:
+    """Raise IntegrityError unless `path` exists and hashes to `expected` (`rebuild` says how to remake it)."""
+    path = Path(path)
+    if not path.is_file():
+        raise IntegrityError(f"{path} is missing; {rebuild}")
+    digest = sha256_file(path)
+    if digest != expected:
+        raise IntegrityError(f"{path} is corrupt: sha256 {digest[:12]}… does not match the recorded "
+                             f"{expected[:12]}…; {rebuild}")
+
+
+def load_tensors(path: PathLike, expected_sha256: str | None, rebuild: str) -> dict:
+    """A safetensors file's tensors, hash-checked when a hash was recorded; an unreadable file is named."""
+    from safetensors.torch import load_file
+
+    if expected_sha256 is not None:
+        verify_sha256(path, expected_sha256, rebuild)
+    try:
+        return load_file(str(path))
+    except Exception as error:  # SafetensorError, OSError: say which file, and how to get a good one
+        raise IntegrityError(f"{path} cannot be read ({error}); {rebuild}") from None
+
+
+def check_finite(tensor: Any, what: str, fix: str = "rebuild or fix what produced it") -> None:
+    """Raise FloatingPointError naming `what` if a tensor holds NaN or Inf: bad data must stop a job,
+    not train an SAE to NaN and exit 0."""
+    import torch
+
+    finite = torch.isfinite(tensor)
+    if not bool(finite.all()):
+        bad = int((~finite).sum())
+        raise FloatingPointError(f"{what} holds {bad} non-finite value(s) (NaN or Inf) of {finite.numel()}; "
+                                 f"nothing was written; {fix}")
+
+
 def sha256_json(obj: Any) -> str:
     """Hash of a JSON-able object, independent of key order."""
     text = json.dumps(obj, sort_keys=True, default=_json_default)

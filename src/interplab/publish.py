@@ -2,8 +2,9 @@
 
 The folder holds what the project published per trial: `sae_layer{LL}_{SNAPSHOT}.pt` files at the
 top, SAELens-loadable folders under `saelens/layer_{LL}/{snapshot}/`, the KD metrics table, and a
-model card (README.md) that says what was trained, how, and how to load it. Files are hard-linked
-from results/sae when the filesystem allows (Pythia-scale trials are tens of GB), else copied.
+model card (README.md) that says what was trained, how, and how to load it. Weight files are copied
+(never hard-linked: damage to one copy must not reach the other) and checked against the sha256
+their cfg.json recorded, so a corrupt snapshot cannot be published.
 Uploading needs a repo id and a token; without them `publish` stops after assembling and says so.
 """
 
@@ -18,7 +19,8 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from interplab.io import atomic_path
+from interplab.io import atomic_path, verify_sha256
+from interplab.sae.export import REBUILD_HINT, WEIGHTS_FILE, recorded_hashes
 
 log = logging.getLogger(__name__)
 HIDDEN = [".*", "**/.*"]
@@ -41,15 +43,12 @@ class TrialCard:
     metrics: pd.DataFrame = field(repr=False)  # one row per layer (final snapshot): l0, alpha, dstar, mse, dead
 
 
-def link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
-    """Hard-link `src` to `dst` (same filesystem), else copy; replaces an existing `dst`."""
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    dst.unlink(missing_ok=True)
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
+def copy_verified(src: str | os.PathLike, dst: str | os.PathLike, sha256: str | None) -> None:
+    """Copy `src` to `dst` atomically; with a recorded `sha256`, the source must match it first."""
+    if sha256 is not None:
+        verify_sha256(src, sha256, REBUILD_HINT)
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
 
 
 def model_card(card: TrialCard, repo_id: str | None) -> str:
@@ -113,11 +112,13 @@ def assemble(card: TrialCard, snapshot_dirs: Mapping[tuple[int, str], Path], pt_
              metrics_table: pd.DataFrame, out_dir: str | os.PathLike, repo_id: str | None = None) -> Path:
     """Lay out the trial's folder in `out_dir`; keys of the mappings are (layer, snapshot)."""
     out = Path(out_dir)
-    for (layer, snapshot), pt in pt_files.items():
-        link_or_copy(pt, out / Path(pt).name)
-    for (layer, snapshot), folder in snapshot_dirs.items():
+    for key, folder in snapshot_dirs.items():
+        layer, snapshot = key
+        hashes = recorded_hashes(folder)
+        copy_verified(pt_files[key], out / Path(pt_files[key]).name, hashes.get("pt_sha256"))
         for item in Path(folder).iterdir():
-            link_or_copy(item, out / "saelens" / f"layer_{layer:02d}" / snapshot / item.name)
+            expected = hashes.get("weights_sha256") if item.name == WEIGHTS_FILE else None
+            copy_verified(item, out / "saelens" / f"layer_{layer:02d}" / snapshot / item.name, expected)
     with atomic_path(out / "metrics.csv") as tmp:
         metrics_table.to_csv(tmp, index=False)
     with atomic_path(out / "README.md") as tmp:

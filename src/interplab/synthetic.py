@@ -8,6 +8,7 @@ activations can be scored by the mean max cosine similarity (MMCS) of its decode
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -71,6 +72,7 @@ class InMemorySource:
         self.activations = activations
         self.d_model = activations.shape[1]
         self.n_tokens = activations.shape[0]
+        self.fingerprint = hashlib.sha256(activations.contiguous().numpy().tobytes()).hexdigest()
 
     def batches(self, batch_size: int, seed: int, epoch: int = 0) -> Iterator[torch.Tensor]:
         generator = torch.Generator().manual_seed(stable_seed("batches", seed, epoch))

@@ -222,9 +222,11 @@ def auto_widths(max_width: int, n_widths: int) -> tuple[int, ...]:
 
 
 def run_name(n_features: int, alpha: float, teacher_width: int | None) -> str:
-    """File stem of one configuration: F{F}_a{alpha}_dT{d_T}, or F{F}_a{alpha}_direct."""
+    """File stem of one configuration: F{F}_a{alpha}_dT{d_T}, or F{F}_a{alpha}_direct.
+
+    α is written as its shortest round-trip repr, so two different sparsities never share a name."""
     teacher = "direct" if teacher_width is None else f"dT{teacher_width}"
-    return f"F{n_features}_a{alpha:g}_{teacher}"
+    return f"F{n_features}_a{float(alpha)!r}_{teacher}"
 
 
 def grid(section: dict, device: str = "cpu") -> dict[str, ToyConfig]:

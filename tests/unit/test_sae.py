@@ -124,6 +124,7 @@ class KilledAfter:
 
     def __init__(self, inner, limit):
         self.inner, self.limit, self.d_model, self.served = inner, limit, inner.d_model, 0
+        self.fingerprint = inner.fingerprint
 
     def batches(self, batch_size, seed, epoch=0):
         for batch in self.inner.batches(batch_size, seed, epoch):

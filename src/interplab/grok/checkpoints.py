@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from interplab.io import atomic_path, read_json, sha256_file
+from interplab.io import atomic_path, load_tensors, read_json, sha256_file
 
 MANIFEST = "manifest.json"
 HISTORY = "history.csv"
@@ -77,9 +77,12 @@ def load_model(run_dir: str | Path, epoch: int, device: str = "cpu") -> torch.nn
     """Rebuild a finished run's model and load the weights it had after `epoch` epochs (eval mode)."""
     from interplab.grok.runs import build_model, spec_from_dict
 
-    epochs = checkpoint_epochs(run_dir)
-    if epoch not in epochs:
-        raise ValueError(f"{run_dir} has no checkpoint at epoch {epoch}; available: {epochs}")
-    model = build_model(spec_from_dict(manifest(run_dir)["spec"]))
-    model.load_state_dict(load_file(str(checkpoint_path(run_dir, epoch))))
+    record = manifest(run_dir)
+    entries = {int(entry["epoch"]): entry for entry in record["checkpoints"]}
+    if epoch not in entries:
+        raise ValueError(f"{run_dir} has no checkpoint at epoch {epoch}; available: {sorted(entries)}")
+    model = build_model(spec_from_dict(record["spec"]))
+    rebuild = (f"retrain the run (snakemake --forcerun grok_train {Path(run_dir) / MANIFEST}) or fetch a good "
+               "copy with dvc pull")
+    model.load_state_dict(load_tensors(Path(run_dir) / entries[epoch]["file"], entries[epoch]["sha256"], rebuild))
     return model.to(device).eval()

@@ -24,7 +24,7 @@ from interplab.grok.grokfast import GrokfastEMA
 from interplab.grok.models import group_norms
 from interplab.grok.runs import RunSpec, init_model, spec_to_dict
 from interplab.grok.tasks import Task
-from interplab.io import atomic_path, provenance, sha256_json, write_json, write_table
+from interplab.io import atomic_path, check_finite, provenance, sha256_file, sha256_json, write_json, write_table
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +37,20 @@ def make_optimizer(model: torch.nn.Module, spec: RunSpec, device: str) -> torch.
 
 def train_epoch(model: torch.nn.Module, task: Task, optimizer: torch.optim.Optimizer,
                 grokfast: GrokfastEMA | None, epoch: int) -> None:
-    """One pass over the epoch's batches: cross-entropy, backward, Grokfast filter (if any), step."""
+    """One pass over the epoch's batches: cross-entropy, backward, Grokfast filter (if any), step.
+    A non-finite loss stops the run (checked once per epoch, to keep host syncs off the batch loop)."""
+    losses = []
     for x, y in task.train_batches(epoch):
         loss = F.cross_entropy(model(x), y)
+        losses.append(loss.detach())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if grokfast is not None:
             grokfast.filter_(model)
         optimizer.step()
+    if losses:
+        check_finite(torch.stack(losses), f"training loss of epoch {epoch}",
+                     "check the input images and the regime's lr / init_scale")
 
 
 @torch.no_grad()
@@ -66,13 +72,16 @@ def evaluate(model: torch.nn.Module, task: Task, epoch: int) -> dict[str, float]
     return row
 
 
-def _load_resume(run_dir: Path, spec_hash: str, device: str) -> dict | None:
+def _load_resume(run_dir: Path, fingerprint: str, device: str) -> dict | None:
+    """The resume state if the same spec on the same data wrote it (weights_only: tensors and numbers
+    only, so a resume file from a shared remote cannot run code)."""
     path = run_dir / ckpt.RESUME
     if not path.exists():
         return None
-    state = torch.load(path, map_location=device, weights_only=False)
-    if state.get("spec_sha256") != spec_hash:
-        log.info("ignoring %s: it was written for a different run spec", path)
+    state = torch.load(path, map_location=device, weights_only=True)
+    if state.get("fingerprint") != fingerprint:
+        log.info("not resuming from %s: it was written for a different run spec or different input data; "
+                 "training starts afresh", path)
         return None
     return state
 
@@ -87,14 +96,14 @@ def train_run(spec: RunSpec, task: Task, run_dir: str | Path, device: str = "cpu
     """Train (or resume) one run into `run_dir`; writes checkpoints, history.csv and manifest.json last."""
     run_dir = Path(run_dir)
     spec_dict = spec_to_dict(spec)
-    spec_hash = sha256_json(spec_dict)
+    fingerprint = sha256_json({"spec": spec_dict, "inputs": {k: sha256_file(p) for k, p in (inputs or {}).items()}})
     if device.startswith("cuda"):
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
     model = init_model(spec).to(device)
     optimizer = make_optimizer(model, spec, device)
     grokfast = GrokfastEMA(spec.grokfast_alpha, spec.grokfast_lamb) if spec.regime.grokfast else None
 
-    state = _load_resume(run_dir, spec_hash, device)
+    state = _load_resume(run_dir, fingerprint, device)
     if state is None:
         shutil.rmtree(run_dir / ckpt.CHECKPOINT_DIR, ignore_errors=True)
         start, history = 0, [evaluate(model, task, 0)]
@@ -115,7 +124,7 @@ def train_run(spec: RunSpec, task: Task, run_dir: str | Path, device: str = "cpu
             history.append(evaluate(model, task, epoch))
         if is_checkpoint:
             ckpt.save_checkpoint(model, run_dir, epoch)
-            _save_resume(run_dir, {"spec_sha256": spec_hash, "epoch": epoch, "history": history,
+            _save_resume(run_dir, {"fingerprint": fingerprint, "epoch": epoch, "history": history,
                                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                    "grokfast": grokfast.state_dict() if grokfast is not None else None})
             last = history[-1]

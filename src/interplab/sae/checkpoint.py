@@ -9,6 +9,7 @@ continues from `state.pt`; a different fingerprint starts afresh.
 
 from __future__ import annotations
 
+import logging
 import math
 import shutil
 from pathlib import Path
@@ -18,6 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from interplab.io import atomic_path
 
+log = logging.getLogger(__name__)
 FINAL = "final"
 WEIGHT_NAMES = ("W_enc", "b_enc", "W_dec", "b_pre")
 
@@ -76,11 +78,18 @@ class WorkDir:
             torch.save(state, tmp)
 
     def load_state(self, fingerprint: str) -> dict | None:
-        """The saved state if it was written by the same config, else None."""
+        """The saved state if it was written by the same config on the same data, else None.
+
+        weights_only: the state is tensors, numbers and lists, and a work directory can arrive from a
+        shared remote, so nothing in it may run code when unpickled."""
         if not self.state_path.exists():
             return None
-        state = torch.load(self.state_path, map_location="cpu", weights_only=False)
-        return state if state.get("fingerprint") == fingerprint else None
+        state = torch.load(self.state_path, map_location="cpu", weights_only=True)
+        if state.get("fingerprint") != fingerprint:
+            log.info("not resuming from %s: it was written for a different config or different input data; "
+                     "training starts afresh", self.state_path)
+            return None
+        return state
 
     def clear(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)

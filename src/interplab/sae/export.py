@@ -5,6 +5,10 @@
   `sae_lens.SAE.load_from_disk(dir)` reads it; provenance and training facts sit under `metadata`.
 - `sae_layer{LL}_{SNAPSHOT}.pt`: the published naming; a flat dict of the same four tensors plus
   `cfg`, loadable with `torch.load(path, weights_only=True)`.
+
+cfg.json's metadata records the sha256 of both weight files (`weights_sha256`, `pt_sha256`);
+`load_sae` and publishing verify them, so a flipped bit or a truncated file stops the reader with
+the file's name instead of changing every number downstream.
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from interplab.io import PathLike, atomic_path, write_json
+from interplab.io import PathLike, atomic_path, load_tensors, read_json, sha256_file, write_json
 from interplab.sae.checkpoint import WorkDir
 from interplab.sae.model import SparseAutoencoder
 from interplab.sae.trainer import Snapshot
@@ -55,9 +59,20 @@ def export_snapshot(weights: Mapping[str, torch.Tensor], snapshot_dir: PathLike,
     snapshot_dir = Path(snapshot_dir)
     with atomic_path(snapshot_dir / WEIGHTS_FILE) as tmp:
         save_file(tensors, str(tmp))
-    write_json(snapshot_dir / CFG_FILE, cfg)
     with atomic_path(pt_path) as tmp:
         torch.save({**tensors, "cfg": json.loads(json.dumps(cfg, default=str))}, tmp)
+    cfg["metadata"].update(weights_sha256=sha256_file(snapshot_dir / WEIGHTS_FILE), pt_sha256=sha256_file(pt_path))
+    write_json(snapshot_dir / CFG_FILE, cfg)
+
+
+REBUILD_HINT = ("retrain that SAE (snakemake --forcerun sae_train <the snapshot's cfg.json>) or fetch a good copy "
+                "with dvc pull")
+
+
+def recorded_hashes(snapshot_dir: PathLike) -> dict[str, str]:
+    """The weight-file hashes a snapshot's cfg.json recorded (empty for exports older than the record)."""
+    meta = read_json(Path(snapshot_dir) / CFG_FILE).get("metadata", {})
+    return {key: meta[key] for key in ("weights_sha256", "pt_sha256") if key in meta}
 
 
 def load_sae(path: PathLike, device: str = "cpu") -> SparseAutoencoder:
@@ -67,7 +82,8 @@ def load_sae(path: PathLike, device: str = "cpu") -> SparseAutoencoder:
         if not (path / WEIGHTS_FILE).exists():
             raise FileNotFoundError(f"{path} has no {WEIGHTS_FILE}: pass a snapshot directory "
                                     "results/sae/{trial}/{model}/{ckpt}/L{LL}/{snapshot}/ or a sae_layer*.pt file")
-        tensors = load_file(str(path / WEIGHTS_FILE))
+        expected = recorded_hashes(path).get("weights_sha256") if (path / CFG_FILE).exists() else None
+        tensors = load_tensors(path / WEIGHTS_FILE, expected, REBUILD_HINT)
     elif path.suffix == ".pt":
         tensors = {k: v for k, v in torch.load(path, map_location="cpu", weights_only=True).items() if k != "cfg"}
     else:

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 from safetensors import safe_open
 
-from interplab.io import sha256_json
+from interplab.io import check_finite, sha256_json
 from interplab.sae.checkpoint import FINAL, WEIGHT_NAMES, WorkDir, snapshot_schedule
 from interplab.sae.l1 import L1Policy, LambdaController
 from interplab.sae.model import BPreInit, SparseAutoencoder, initial_b_pre
@@ -39,6 +39,7 @@ class ActivationSource(Protocol):
     """What the trainer reads: the activation cache's reader, or an in-memory synthetic source."""
 
     d_model: int
+    fingerprint: str  # identifies the data: a resume on different data must start afresh
 
     def batches(self, batch_size: int, seed: int, epoch: int = 0) -> Iterator[torch.Tensor]: ...
 
@@ -73,9 +74,10 @@ class TrainConfig:
     def schedule(self) -> dict[str, int]:
         return snapshot_schedule(self.snapshot_tokens, self.batch_size, self.n_steps)
 
-    def fingerprint(self) -> str:
-        """Identifies a training run for resume; the device does not change the numbers' meaning."""
-        return sha256_json({k: v for k, v in asdict(self).items() if k not in ("device", "compile")})
+    def fingerprint(self, data: str) -> str:
+        """Identifies a training run for resume: the config (the device does not change the numbers'
+        meaning) and the data it reads (`data`: the source's fingerprint)."""
+        return sha256_json({**{k: v for k, v in asdict(self).items() if k not in ("device", "compile")}, "data": data})
 
 
 @dataclass(frozen=True)
@@ -214,7 +216,7 @@ class SAETrainer:
 
     def _resume_or_initialize(self) -> int:
         cfg = self.cfg
-        state = self.work.load_state(cfg.fingerprint())
+        state = self.work.load_state(cfg.fingerprint(self.source.fingerprint))
         if state is None:
             self.work.clear()
             init_batches = math.ceil(cfg.b_pre_init_tokens / cfg.batch_size)
@@ -234,12 +236,14 @@ class SAETrainer:
 
     def _take_snapshot(self, name: str, step: int) -> Snapshot:
         self._flush_log()
+        for key in WEIGHT_NAMES:
+            check_finite(getattr(self.sae, key), f"SAE weight {key} at step {step}", "check sae.lr and the input data")
         record = self._snapshot_record(name, step, self.controller.value.item())
         self.work.save_snapshot(name, {k: getattr(self.sae, k) for k in WEIGHT_NAMES},
                                 {"step": str(step), "tokens": str(record.tokens), "l1_coefficient": repr(record.l1_coefficient)})
         if name != FINAL:
             self.work.save_state({
-                "fingerprint": self.cfg.fingerprint(), "step": step, "sae": self.sae.state_dict(),
+                "fingerprint": self.cfg.fingerprint(self.source.fingerprint), "step": step, "sae": self.sae.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "controller": self.controller.state_dict(),
                 "last_fired": self.step_fn.last_fired.cpu(), "rows": self.rows,
             })
@@ -255,7 +259,10 @@ class SAETrainer:
         return Snapshot(name, step, step * self.cfg.batch_size, l1_coefficient)
 
     def _flush_log(self) -> None:
-        """Move the logged device tensors to host rows (the only host syncs of the loop)."""
+        """Move the logged device tensors to host rows (the only host syncs of the loop), and stop the
+        run if training went non-finite: NaN weights must never reach a snapshot."""
         for step, stats in self.pending:
+            check_finite(stats, f"SAE training statistics at step {step} (MSE, L1, loss, L0, λ)",
+                         "the activations or the optimiser diverged; check the input cache and sae.lr")
             self.rows.append([step, step * self.cfg.batch_size, *stats.tolist()])
         self.pending.clear()

@@ -13,8 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from interplab.activations import DTYPES
+from interplab.io import read_json, verify_sha256
 
 SOURCES = ("local", "hf")
+PROVENANCE_FILE = "interplab_provenance.json"  # written by interplab's teacher checkpoints
+WEIGHTS_FILE = "model.safetensors"
+WEIGHTS_HASH_KEY = "weights_sha256"
 LOADER = "transformer_lens TransformerBridge.boot_transformers, raw HF numerics (no fold_ln, no centring)"
 
 
@@ -36,6 +40,15 @@ class BridgeSpec:
             raise ValueError(f"model dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
 
 
+def verify_checkpoint(path: Path) -> None:
+    """Check an interplab teacher checkpoint's weights against the sha256 recorded when it was saved
+    (a directory from elsewhere, without that record, is loaded as it is)."""
+    record = path / PROVENANCE_FILE
+    if record.is_file() and WEIGHTS_HASH_KEY in (saved := read_json(record)):
+        verify_sha256(path / WEIGHTS_FILE, saved[WEIGHTS_HASH_KEY],
+                      f"retrain the teacher (snakemake --forcerun teacher_train {path}) or fetch it with dvc pull")
+
+
 def load_bridge(spec: BridgeSpec) -> Any:
     """Boot the model in eval mode on `spec.device`; a missing local directory fails with its path."""
     from transformer_lens.model_bridge import TransformerBridge
@@ -45,6 +58,7 @@ def load_bridge(spec: BridgeSpec) -> Any:
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"no HF model directory at {path} (config.json missing): train the local "
                                     f"teacher first (snakemake {path}) or set model.source: hf")
+        verify_checkpoint(path)
         bridge = TransformerBridge.boot_transformers(str(path), device=spec.device, dtype=DTYPES[spec.dtype])
     else:
         bridge = TransformerBridge.boot_transformers(spec.name, device=spec.device, dtype=DTYPES[spec.dtype],

@@ -29,6 +29,14 @@ class LMPlan:
     checkpoints: tuple[str, ...]  # local: every saved checkpoint label (step0 … final); hf: ()
 
 
+def stream_settings(plan: LMPlan, cache: Mapping[str, Any]) -> dict:
+    """What the token streams depend on (teacher_streams' params). The local corpus is used whole,
+    since the teacher trains on it; a hub corpus is read only up to the cache's token budget."""
+    return {"context_length": plan.teacher.context_length, "heldout_tokens": cache["heldout_tokens"],
+            "train_tokens": None if plan.corpus.source == "stdlib" else cache["train_tokens"],
+            "seed": plan.stream_seed}
+
+
 def lm_plan(model: Mapping[str, Any]) -> LMPlan:
     """Validate the cross-key constraints of the lm stage; raise ValueError naming the key."""
     source = model["source"]

@@ -17,7 +17,8 @@ import pandas as pd
 import torch
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
-from interplab.io import PathLike, atomic_directory, write_json
+from interplab.io import PathLike, atomic_directory, sha256_file, write_json
+from interplab.teacher.bridge import PROVENANCE_FILE, WEIGHTS_FILE, WEIGHTS_HASH_KEY
 from interplab.runtime import seed_everything
 from interplab.teacher.config import TeacherConfig, checkpoint_label, checkpoint_steps
 
@@ -58,11 +59,12 @@ def heldout_loss(model: GPTNeoXForCausalLM, rows: torch.Tensor, batch_size: int)
 
 
 def save_checkpoint(model: GPTNeoXForCausalLM, tokenizer: Any, target: PathLike, provenance: Mapping[str, Any]) -> None:
-    """An HF directory (weights, config, tokenizer, provenance), renamed into place when complete."""
+    """An HF directory (weights, config, tokenizer, provenance with the weights' sha256), renamed into
+    place when complete; `load_bridge` verifies the weights against the recorded hash."""
     with atomic_directory(target) as staging:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        write_json(staging / "interplab_provenance.json", provenance)
+        write_json(staging / PROVENANCE_FILE, {**provenance, WEIGHTS_HASH_KEY: sha256_file(staging / WEIGHTS_FILE)})
 
 
 def train_teacher(cfg: TeacherConfig, streams: Mapping[str, torch.Tensor], tokenizer: Any, device: str,
