@@ -45,3 +45,30 @@ def run_snakemake(workdir: Path, *targets: str, extra: list[str] | None = None, 
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc
+
+
+def planned_jobs(workdir: Path, *targets: str, change=None) -> dict[str, int]:
+    """Rule → number of jobs a dry run plans, after `change(config)` edits the workdir's config.yaml
+    (restored afterwards). Snakemake reruns a job whose recorded params differ, so this shows exactly
+    which jobs a config change affects."""
+    path = workdir / "config.yaml"
+    original = path.read_text()
+    if change is not None:
+        config = yaml.safe_load(original)
+        change(config)
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+    try:
+        proc = run_snakemake(workdir, *targets, extra=["-n"])
+    finally:
+        path.write_text(original)
+    out = proc.stdout + proc.stderr
+    if "Nothing to be done" in out:
+        return {}
+    table = out[out.index("Job stats:"):].splitlines()
+    jobs = {}
+    for line in table[3:]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        jobs[parts[0]] = int(parts[1])
+    return jobs

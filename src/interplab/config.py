@@ -8,6 +8,7 @@ wants to know which key is wrong, what it holds, and what is allowed. `validate_
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -63,12 +64,22 @@ def coerce_strings(config: Any, schema: Mapping[str, Any]) -> Any:
         items = schema.get("items")
         return [coerce_strings(value, items) for value in config] if isinstance(items, dict) else config
     if isinstance(config, str) and schema and not _VALIDATOR(schema).is_valid(config):
-        try:
-            parsed = yaml.safe_load(config)
-        except yaml.YAMLError:
-            return config
+        parsed = _parse_text(config)
         return config if isinstance(parsed, str) else coerce_strings(parsed, schema)
     return config
+
+
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)")
+
+
+def _parse_text(text: str) -> Any:
+    """YAML's reading of a string, plus exponent numbers without a dot (`1e-3`), which YAML 1.1 keeps as text."""
+    if _NUMBER.fullmatch(text.strip()):
+        return float(text)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
 
 
 def fill_defaults(config: Any, schema: Mapping[str, Any]) -> Any:
@@ -143,8 +154,8 @@ def _check_cross_fields(config: Mapping[str, Any], source: str) -> None:
     """Constraints JSON schema cannot state cleanly: names that must refer to other keys."""
     toy = config["toy"]
     if toy["mode"] == "distill" and not toy["teacher_widths"]:
-        raise ConfigError(f"{source}: toy.mode is 'distill' but toy.teacher_widths is empty. "
-                          "Give at least one teacher width, e.g. teacher_widths: [3, 5, 8, 10], or set mode: direct.")
+        raise ConfigError(f"{source}: config key 'toy.teacher_widths' has value [] but toy.mode is 'distill'. "
+                          "Allowed: at least one teacher width, e.g. teacher_widths: [3, 5, 8, 10], or mode: direct.")
     trials = list(config["sae"]["trials"])
     figures = config["kd"]["figures"]
     for key, named in (("kd.figures", figures if isinstance(figures, dict) else {}),

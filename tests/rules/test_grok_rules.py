@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT, make_workdir, run_snakemake
+from conftest import ROOT, make_workdir, planned_jobs, run_snakemake
 from interplab.grok import checkpoints as ckpt
 from interplab.grok.runs import modular_runs, spec_from_dict
 from interplab.io import read_provenance
@@ -51,7 +51,7 @@ def test_camelyon_run_directory(workdir, run):
     assert {"train_acc", "id_acc", "ood_acc", "ood_loss", "norm_conv", "norm_bn", "norm_fc"} <= set(history.columns)
     prov = read_provenance(run_dir / ckpt.HISTORY)
     assert prov["seed"] == 0 and prov["config"]["setup"]["n_train"] == 48
-    assert "fixture_metadata" in prov["inputs"]
+    assert {"metadata", "release"} <= set(prov["inputs"])
 
 
 def test_grokking_regime_scales_the_initial_weights(workdir):
@@ -91,13 +91,17 @@ def test_rerun_has_nothing_to_do(workdir):
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
-def test_missing_camelyon_root_fails_with_the_path_and_how_to_get_it(tmp_path):
+def test_missing_camelyon_root_stops_before_any_job_and_keeps_outputs(tmp_path):
     missing = tmp_path / "no-camelyon"
     workdir = grok_workdir(tmp_path / "wd", data={**TINY_GROK["data"], "source": "wilds", "root_dir": str(missing)})
-    proc = run_snakemake(workdir, "results/grok/runs/standard-n48-s0/manifest.json", check=False)
-    assert proc.returncode != 0
-    log = (workdir / "results/logs/grok/runs/standard-n48-s0.log").read_text()
-    assert f"{missing}/camelyon17_v1.0 does not exist" in log and "download=True" in log
+    earlier = workdir / "results/grok/runs/standard-n48-s0/manifest.json"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_text("{}")  # a previous run's output, which a failing job would have deleted
+    proc = run_snakemake(workdir, str(earlier.relative_to(workdir)), extra=["--forcerun", "grok_train"], check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "Invalid configuration" in out
+    assert f"{missing}/camelyon17_v1.0 does not exist" in out and "download=True" in out
+    assert earlier.read_text() == "{}" and not (workdir / "results/logs/grok/runs/standard-n48-s0.log").exists()
 
 
 def test_ood_hospital_among_training_hospitals_stops_before_dag(tmp_path):
@@ -106,3 +110,19 @@ def test_ood_hospital_among_training_hospitals_stops_before_dag(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "Invalid configuration" in out and "ood_hospital 0" in out
     assert "Traceback" not in out
+
+
+def test_config_changes_rerun_exactly_the_jobs_they_affect(workdir):
+    def epochs(config):
+        config["grok"]["epochs"] = 4
+
+    def control_lr(config):
+        config["grok"]["modular"]["lr"] = 0.002
+
+    def regime(config):
+        config["grok"]["regimes"]["grokking"]["weight_decay"] = 0.5
+
+    after = {"grok_summary": 1, "grok_figure": len(FIGURES)}
+    assert planned_jobs(workdir, *TARGETS, change=epochs) == {"grok_train": 2, **after}
+    assert planned_jobs(workdir, *TARGETS, change=control_lr) == {"grok_modular": 1, **after}
+    assert planned_jobs(workdir, *TARGETS, change=regime) == {"grok_train": 1, **after}

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from conftest import make_workdir, run_snakemake
+from conftest import make_workdir, planned_jobs, run_snakemake
 from interplab.activations import ActivationCache
 
 TINY_MODEL = {
@@ -112,3 +112,22 @@ def test_hub_folder_assembled_but_not_uploaded(lm_workdir):
     assert "base_model: tiny-neox" in card and "fixed λ = 0.001 (sum form)" in card and "32 → 64" in card
     status = json.loads((lm_workdir / "results/publish/B/status.json").read_text())
     assert status["uploaded"] is False and "repo id" in status["reason"]
+
+
+def test_config_changes_rerun_exactly_the_jobs_they_affect(lm_workdir):
+    def teacher_lr(config):
+        config["model"]["teacher"]["lr"] = 0.002
+
+    def shard_size(config):
+        config["cache"]["shard_tokens"] = 1024
+
+    def kd_widths(config):
+        config["kd"]["student_widths"] = [1, 2, 4]
+
+    sae_and_after = {"sae_train": 4, "kd_measure": 4, "kd_table": 1, "sae_figure": 2, "sae_compare_trials": 1,
+                     "publish_trial": 1, "all": 1}
+    assert planned_jobs(lm_workdir, "all", change=teacher_lr) == {
+        "teacher_train": 1, "teacher_figure": 1, "cache_build": 2, **sae_and_after}
+    assert planned_jobs(lm_workdir, "all", change=shard_size) == {"cache_build": 2, **sae_and_after}
+    assert planned_jobs(lm_workdir, "all", change=kd_widths) == {
+        "kd_measure": 4, "kd_table": 1, "sae_figure": 2, "sae_compare_trials": 1, "publish_trial": 1, "all": 1}

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import make_workdir, run_snakemake
+from conftest import make_workdir, planned_jobs, run_snakemake
 from interplab.io import read_provenance
 from interplab.sae import load_sae
 
@@ -87,3 +87,31 @@ def test_kd_records_carry_the_ground_truth(sae_workdir):
     assert (rec["true_f"], rec["true_alpha"]) == (32, 0.9) and rec["true_l0"] == pytest.approx(3.2)
     assert rec["tokens"] == 12800 and 0 < rec["alpha"] < 1
     assert (sae_workdir / "results/figures/sae/C/kd_quantities.png").stat().st_size > 10_000
+
+
+def test_config_changes_rerun_exactly_the_jobs_they_affect(sae_workdir):
+    def add_trial(config):
+        config["sae"]["trials"]["D"] = {"l1_form": "sum", "l1_coefficient": 1.0e-3, "adaptive": None}
+        config["kd"]["figures"]["D"] = ["kd_quantities"]
+
+    def threads(config):
+        config["sae"]["threads"] = 2
+
+    def trial_lambda(config):
+        config["sae"]["trials"]["A"]["l1_coefficient"] = 4.0e-4
+
+    def shared_lr(config):
+        config["sae"]["lr"] = 1.0e-3
+
+    def alive_threshold(config):
+        config["kd"]["alive_threshold"] = 1.0e-4
+
+    one_trial = {"sae_train": 1, "sae_recovery": 1, "kd_measure": 1, "kd_table": 1, "sae_figure": 1,
+                 "sae_compare_trials": 1, "all": 1}
+    assert planned_jobs(sae_workdir, "all", change=add_trial) == one_trial, "a new trial retrains no other trial"
+    assert planned_jobs(sae_workdir, "all", change=threads) == {}, "threads do not change the numbers"
+    assert planned_jobs(sae_workdir, "all", change=trial_lambda) == one_trial
+    assert planned_jobs(sae_workdir, "all", change=shared_lr) == {k: 2 * v if k not in ("sae_compare_trials", "all")
+                                                                 else v for k, v in one_trial.items()}
+    assert planned_jobs(sae_workdir, "all", change=alive_threshold) == {
+        "kd_measure": 2, "kd_table": 2, "sae_figure": 2, "sae_compare_trials": 1, "all": 1}

@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from conftest import make_workdir, run_snakemake
+from conftest import make_workdir, planned_jobs, run_snakemake
 from interplab.io import read_provenance
 
 TINY_TOY = {"n_features": [8], "alphas": [0.8, 0.95], "n_seeds": 2, "n_widths": 4, "steps": 150,
@@ -63,3 +63,27 @@ def test_report_has_every_figure_with_its_caption(toy_workdir):
     for fig in ("fig1_loss_floor_curves", "fig5_config_heatmap", "fig8_floor_vs_dstar", "fig9_sparsity_effect"):
         assert fig in html
     assert "Loss-floor curves" in html and "Sparsity effect" in html
+
+
+def test_config_changes_rerun_exactly_the_jobs_they_affect(toy_workdir):
+    def steps(config):
+        config["toy"]["steps"] += 1
+
+    def tolerance(config):
+        config["toy"]["critical_tolerance"] = 0.1
+
+    def alpha(config):
+        config["toy"]["alphas"] = [0.8, 0.9]
+
+    figures = {"toy_figure": 4, "all": 1}
+    assert planned_jobs(toy_workdir, "all") == {}
+    assert planned_jobs(toy_workdir, "all", change=steps) == {"toy_run": 2, "toy_summary": 1, **figures}
+    assert planned_jobs(toy_workdir, "all", change=tolerance) == {"toy_summary": 1, **figures}
+    assert planned_jobs(toy_workdir, "all", change=alpha) == {"toy_run": 1, "toy_summary": 1, **figures}
+
+
+def test_nested_command_line_config_is_parsed(toy_workdir):
+    """`--config 'toy={steps: 151}'` reaches the config as the string '151'; it must act as the number."""
+    proc = run_snakemake(toy_workdir, "all", extra=["-n", "--config", "toy={steps: 151, lr: 1e-3}"])
+    out = proc.stdout + proc.stderr
+    assert "Params have changed" in out and "'steps': 151" in out and "'lr': 0.001" in out

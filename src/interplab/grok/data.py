@@ -47,8 +47,9 @@ class SplitConfig:
 
     def __post_init__(self) -> None:
         if self.ood_hospital in self.train_hospitals:
-            raise ValueError(f"grok.data.ood_hospital {self.ood_hospital} is also a training hospital "
-                             f"{list(self.train_hospitals)}: pick a hospital the model never trains on")
+            others = [h for h in range(5) if h not in self.train_hospitals]
+            raise ValueError(f"grok.data.ood_hospital {self.ood_hospital} is also in grok.data.train_hospitals "
+                             f"{list(self.train_hospitals)}. Allowed: a hospital the model never trains on, one of {others}")
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,9 @@ class TeacherConfig:
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
-            raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+            divisors = [h for h in range(1, min(self.d_model, 64) + 1) if self.d_model % h == 0]
+            raise ValueError(f"model.teacher.n_heads {self.n_heads} does not divide model.teacher.d_model "
+                             f"{self.d_model}. Allowed: a divisor of d_model, e.g. {divisors}")
 
 
 def checkpoint_steps(steps: int, factor: int = 2) -> list[int]:
