@@ -87,7 +87,7 @@ def fill_defaults(config: Any, schema: Mapping[str, Any]) -> Any:
     config = copy.deepcopy(config)
     if isinstance(config, dict) and schema.get("type") == "object":
         for key, sub in schema.get("properties", {}).items():
-            if key not in config and "default" in sub:
+            if key not in config and "default" in sub and key not in schema.get("required", ()):
                 config[key] = copy.deepcopy(sub["default"])
             if key in config:
                 config[key] = fill_defaults(config[key], sub)
@@ -130,7 +130,10 @@ def _message(error: jsonschema.ValidationError, source: str) -> str:
         return (f"{source}: unknown key(s) {', '.join(map(repr, extra))} under '{key}'. "
                 f"Allowed keys: {', '.join(schema.get('properties', {}))}.")
     if error.validator == "required":
-        return f"{source}: '{key}' is missing a required key: {error.message}."
+        missing = sorted(set(schema["required"]) - set(error.instance))
+        where = "the config" if key == "<top level>" else f"'{key}'"
+        return (f"{source}: {where} is missing {', '.join(map(repr, missing))}, which is required. "
+                f"Allowed: a value as config.yaml documents it (copy the section or key from there).")
     what = schema.get("description", "")
     hint = f" ({what})" if what else ""
     return (f"{source}: config key '{key}' has invalid value {error.instance!r}: {error.message}. "

@@ -40,6 +40,7 @@ CASES = [
     ("distill without teachers", setting("toy.mode", "distill"), ["toy.teacher_widths", "[]", "teacher width"]),
     ("unknown key", setting("toy.stepz", 10), ["'stepz'", "toy", "Allowed keys"]),
     ("unknown section", setting("toys", {}), ["'toys'", "Allowed keys"]),
+    ("missing section", lambda config: config.pop("kd"), ["the config is missing 'kd'", "required", "config.yaml"]),
     ("trial without λ", setting("sae.trials.D", {"l1_form": "sum"}), ["sae.trials.D", "'l1_coefficient'", "required"]),
     ("unknown stage", setting("stages", ["toy", "bogus"]), ["stages[1]", "'bogus'", "'toy'"]),
     ("stages not a list", setting("stages", 5), ["stages", "5", "array"]),

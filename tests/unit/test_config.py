@@ -17,15 +17,19 @@ def default(root):
 
 
 @pytest.mark.parametrize("name", ["config.yaml", "configs/paper.yaml"])
-def test_shipped_configs_validate(root, schema, name):
-    validated = validate_config(yaml.safe_load((root / name).read_text()), schema)
+def test_shipped_configs_validate(root, schema, default, name):
+    """A --configfile is merged over config.yaml, as Snakemake does."""
+    from snakemake.utils import update_config
+
+    update_config(default, yaml.safe_load((root / name).read_text()))
+    validated = validate_config(default, schema)
     assert validated["toy"]["alphas"]
 
 
-def test_defaults_filled(schema):
-    validated = validate_config({}, schema)
-    assert validated["device"] == "auto"
-    assert validated["toy"]["critical_tolerance"] == 0.05
+def test_missing_section_is_named(default, schema):
+    cfg = copy.deepcopy(default)
+    del cfg["kd"]
+    _expect(cfg, schema, "the config is missing 'kd'", "config.yaml")
 
 
 def _expect(config, schema, *fragments):
@@ -74,7 +78,9 @@ def test_distill_without_teachers(default, schema):
 
 def test_schema_defaults_are_the_documented_config(root, schema):
     """A section left out of a config gets exactly what config.yaml documents, never other values."""
-    assert validate_config({}, schema) == validate_config(yaml.safe_load((root / "config.yaml").read_text()), schema)
+    default = yaml.safe_load((root / "config.yaml").read_text())
+    empty_sections = {key: {} if isinstance(value, dict) else value for key, value in default.items()}
+    assert validate_config(empty_sections, schema) == validate_config(default, schema)
 
 
 def test_integer_keys_reject_floats(default, schema):

@@ -3,8 +3,10 @@ import dataclasses
 import json
 
 import pytest
+import yaml
 import torch
 
+from conftest import ROOT
 from interplab.config import validate_config
 from interplab.sae import AdaptiveL1, L1Policy, SAETrainer, SparseAutoencoder, TrainConfig, load_sae
 from interplab.sae.checkpoint import snapshot_name, snapshot_schedule
@@ -198,7 +200,8 @@ def test_geometric_median_ignores_outliers():
 
 
 def test_plan_and_train_config_from_validated_config():
-    config = validate_config({"stages": ["sae"], "model": {"source": "synthetic", "name": "synth"}})
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config = validate_config({**config, "stages": ["sae"], "model": {"source": "synthetic", "name": "synth"}})
     plan = sae_plan(config)
     assert (plan.model, plan.ckpts, plan.layers, plan.synthetic) == ("synth", ("final",), (0,), True)
     assert set(plan.trials) == {"A", "B", "C"} and plan.snapshots[-1] == "final"
