@@ -22,13 +22,17 @@ TINY_SAE = {"trials": {"B": {"l1_form": "sum", "l1_coefficient": 1.0e-3, "adapti
             "expansion": 2, "batch_size": 256, "training_tokens": 2560, "snapshots": [1280], "log_every": 2,
             "alive_window_tokens": 1024, "b_pre_init_tokens": 512}
 TINY_KD = {"batch_size": 256, "figures": {"B": ["premium_heatmap", "metric_vs_tokens"]}}
+TINY_DISTILL = {"widths": [8, 16], "seeds": [0], "steps": 6, "batch_size": 4, "warmup_steps": 2, "eval_every": 2,
+                "eval_rows": 4, "floor_fraction": 0.5, "predict": {"trial": "B", "snapshot": "final"},
+                "probe": {"concepts": ["docstring", "base64"], "examples_per_class": 20, "snippet_chars": 60,
+                          "max_tokens": 16, "test_fraction": 0.25, "batch_size": 16, "seed": 0}}
 
 
 @pytest.fixture(scope="module")
 def lm_workdir(tmp_path_factory):
-    workdir = make_workdir(tmp_path_factory.mktemp("lm"), {"stages": ["lm", "sae", "kd", "publish"],
+    workdir = make_workdir(tmp_path_factory.mktemp("lm"), {"stages": ["lm", "sae", "kd", "distill", "publish"],
                                                           "model": TINY_MODEL, "cache": TINY_CACHE,
-                                                          "sae": TINY_SAE, "kd": TINY_KD})
+                                                          "sae": TINY_SAE, "kd": TINY_KD, "distill": TINY_DISTILL})
     run_snakemake(workdir, "all")
     return workdir
 
@@ -124,10 +128,34 @@ def test_config_changes_rerun_exactly_the_jobs_they_affect(lm_workdir):
     def kd_widths(config):
         config["kd"]["student_widths"] = [1, 2, 4]
 
+    floors_after = {"distill_floors": 1, "distill_figure": 2}
     sae_and_after = {"sae_train": 4, "kd_measure": 4, "kd_table": 1, "sae_figure": 2, "sae_compare_trials": 1,
-                     "publish_trial": 1, "all": 1}
+                     "publish_trial": 1, "all": 1, **floors_after}
     assert planned_jobs(lm_workdir, "all", change=teacher_lr) == {
-        "teacher_train": 1, "teacher_figure": 1, "cache_build": 2, **sae_and_after}
+        "teacher_train": 1, "teacher_figure": 1, "cache_build": 2, "distill_student": 2, "distill_probe": 1,
+        **sae_and_after}
     assert planned_jobs(lm_workdir, "all", change=shard_size) == {"cache_build": 2, **sae_and_after}
     assert planned_jobs(lm_workdir, "all", change=kd_widths) == {
-        "kd_measure": 4, "kd_table": 1, "sae_figure": 2, "sae_compare_trials": 1, "publish_trial": 1, "all": 1}
+        "kd_measure": 4, "kd_table": 1, "sae_figure": 2, "sae_compare_trials": 1, "publish_trial": 1, "all": 1,
+        **floors_after}
+
+
+def test_distilled_students_floors_and_probes(lm_workdir):
+    base = lm_workdir / "results/distill/tiny-neox"
+    for width in (8, 16):
+        history = pd.read_csv(base / f"w{width}-s0/history.csv")
+        assert history["step"].tolist() == [0, 2, 4, 6] and history["heldout_loss"].notna().all()
+        config = json.loads((base / f"w{width}-s0/student/config.json").read_text())
+        assert (config["hidden_size"], config["num_hidden_layers"], config["intermediate_size"]) == (width, 2, 4 * width)
+    floors = pd.read_csv(base / "floors.csv")
+    assert floors["width"].tolist() == [8, 16]
+    record = json.loads((lm_workdir / "results/kd/B/tiny-neox/final/L01/final.json").read_text())
+    assert floors["sae_alpha"].iloc[0] == pytest.approx(record["alpha"]), "floors predicted by trial B at block 1"
+    assert floors["floor_mean"].tolist() == pytest.approx(
+        [pd.read_csv(base / f"w{w}-s0/history.csv")["heldout_loss"].iloc[-2:].mean() for w in (8, 16)])
+    probes = pd.read_csv(base / "probes.csv")
+    assert sorted(probes["model"].unique()) == ["teacher", "w16-s0", "w8-s0"]
+    assert set(probes["concept"]) == {"docstring", "base64"} and (probes["layer"] == 1).all()
+    assert (probes["n_test"] == 10).all() and probes["accuracy"].between(0, 1).all()
+    for fig in ("floor_fit", "probe_accuracy"):
+        assert (lm_workdir / f"results/figures/distill/tiny-neox/{fig}.png").stat().st_size > 10_000

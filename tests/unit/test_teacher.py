@@ -8,7 +8,7 @@ from interplab.teacher.plan import lm_plan
 from interplab.teacher.streams import StreamSpec, encode_documents, load_streams, save_streams, split_streams, take_tokens
 from interplab.teacher.tokenizer import EOS, load_tokenizer, train_tokenizer
 from interplab.teacher.config import checkpoint_label, checkpoint_steps
-from interplab.teacher.train import learning_rate, train_teacher, unigram_entropy
+from interplab.teacher.train import warmup_cosine, train_teacher, unigram_entropy
 from tiny_lm import TINY, tiny_texts
 
 
@@ -79,7 +79,7 @@ def test_checkpoint_schedule_is_exponential_plus_final():
 
 
 def test_learning_rate_warms_up_then_decays():
-    rates = [learning_rate(step, TINY) for step in range(TINY.steps)]
+    rates = [warmup_cosine(step, TINY.lr, TINY.warmup_steps, TINY.steps) for step in range(TINY.steps)]
     assert rates[0] < rates[1] == pytest.approx(TINY.lr)
     assert rates[-1] < rates[2] and min(rates) >= 0.1 * TINY.lr
 

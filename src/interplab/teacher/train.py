@@ -42,12 +42,12 @@ def unigram_entropy(tokens: torch.Tensor, vocab_size: int) -> float:
     return float(-(probs * probs.log()).sum())
 
 
-def learning_rate(step: int, cfg: TeacherConfig) -> float:
-    """Linear warm-up, then cosine decay to 10% of the peak."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-    return cfg.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * progress)))
+def warmup_cosine(step: int, peak: float, warmup_steps: int, steps: int) -> float:
+    """Linear warm-up, then cosine decay to 10% of the peak (teacher and distilled students)."""
+    if step < warmup_steps:
+        return peak * (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, steps - warmup_steps)
+    return peak * (0.1 + 0.45 * (1 + math.cos(math.pi * progress)))
 
 
 @torch.no_grad()
@@ -99,7 +99,7 @@ def train_teacher(cfg: TeacherConfig, streams: Mapping[str, torch.Tensor], token
         if step == cfg.steps:
             break
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, cfg)
+            group["lr"] = warmup_cosine(step, cfg.lr, cfg.warmup_steps, cfg.steps)
         batch = train[torch.randint(0, train.shape[0], (cfg.batch_size,), generator=sampler)].to(device)
         loss = model(input_ids=batch, labels=batch).loss
         optimizer.zero_grad(set_to_none=True)
