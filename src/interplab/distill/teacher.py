@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from transformers import AutoTokenizer, GPTNeoXForCausalLM
 
 from interplab.teacher.bridge import verify_checkpoint
@@ -15,7 +13,7 @@ def load_teacher(local_dir: str | None, hub_name: str, revision: str):
     source = local_dir if local_dir else hub_name
     kwargs = {} if local_dir else {"revision": revision}
     if local_dir:
-        verify_checkpoint(Path(local_dir))
+        verify_checkpoint(local_dir)
     model = GPTNeoXForCausalLM.from_pretrained(source, **kwargs).eval()
     tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
     if tokenizer.pad_token is None:

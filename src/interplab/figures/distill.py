@@ -26,9 +26,10 @@ def floor_fit(floors: pd.DataFrame, curves: pd.DataFrame, path: str | Path, prov
                       fontsize=7)
     if np.isfinite(row.fit_a):
         xs = np.linspace(floors["floor_refined"].min(), floors["floor_refined"].max(), 50)
+        loo = f"{row.loo_rmse:.3g} nats" if np.isfinite(row.loo_rmse) else "n/a (needs 3+ widths)"
         left.plot(xs, row.fit_a * xs + row.fit_b, color="0.4", ls="--", lw=1,
                   label=f"L_obs = {row.fit_a:.3g}·L_geo + {row.fit_b:.3g}\nR² {row.fit_r2:.3f}, "
-                        f"leave-one-out RMSE {row.loo_rmse:.3g} nats\nSpearman ρ {row.spearman_rho:.2f}")
+                        f"leave-one-out RMSE {loo}\nSpearman ρ {row.spearman_rho:.2f}")
         left.legend(loc="upper left")
     else:
         left.text(0.02, 0.95, "predicted floors do not vary: no affine fit", transform=left.transAxes, va="top")
@@ -70,7 +71,7 @@ def probe_accuracy(probes: pd.DataFrame, teacher: str, path: str | Path, provena
         ax.set_xscale("log", base=2)
         ticks = sorted(set(rows["width"]))
         ax.set_xticks(ticks, [str(t) for t in ticks])
-        ax.set_ylim(0.3, 1.02)
+        ax.set_ylim(min(0.3, float(rows[["ci_low", "shuffled_accuracy"]].min().min()) - 0.05), 1.02)
         ax.set_xlabel("hidden width d_S")
         ax.set_title(concept)
     axes[0][0].set_ylabel("held-out probe accuracy")

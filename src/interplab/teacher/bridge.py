@@ -40,9 +40,10 @@ class BridgeSpec:
             raise ValueError(f"model dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
 
 
-def verify_checkpoint(path: Path) -> None:
-    """Check an interplab teacher checkpoint's weights against the sha256 recorded when it was saved
-    (a directory from elsewhere, without that record, is loaded as it is)."""
+def verify_checkpoint(path: str | Path) -> None:
+    """Check an interplab checkpoint's weights (teacher or student) against the sha256 recorded when
+    it was saved (a directory from elsewhere, without that record, is loaded as it is)."""
+    path = Path(path)
     record = path / PROVENANCE_FILE
     if record.is_file() and WEIGHTS_HASH_KEY in (saved := read_json(record)):
         verify_sha256(path / WEIGHTS_FILE, saved[WEIGHTS_HASH_KEY],
