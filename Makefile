@@ -28,8 +28,10 @@ dry-run: setup
 	$(BIN)/snakemake -n all
 	$(BIN)/snakemake -n all --configfile configs/paper.yaml
 
+# Two workers, each taking whole test files (module fixtures such as a workflow run are built once):
+# rule tests spend much of their time in single-threaded imports, so two workers keep both cores busy.
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # Fetch results from the DVC remote instead of recomputing them, then mark them up to date:
 # dvc does not restore modification times, so Snakemake would otherwise see outputs older than
