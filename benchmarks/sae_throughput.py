@@ -1,7 +1,7 @@
 """SAE training throughput (tokens/s) against the machine's fp32 matmul roofline and SAELens.
 
 Times the project's real training step (`interplab.sae.trainer.FusedStep`: forward, hand-written
-backward, decoder-parallel gradient removal, grad-norm clip, Adam, decoder renormalisation, alive
+backward with the decoder-norm-weighted L1, grad-norm clip, Adam, alive
 tracking, a logged step every 10) and, in the same run, SAELens's own standard-SAE training step
 (`SAETrainer.step`, ReLU + L1, Adam, clip 1.0) on identical shapes and identical random batches.
 SAELens runs in its own virtual environment (never a project dependency); this script re-invokes

@@ -27,7 +27,7 @@ with job(snakemake) as sm:  # noqa: F821
                       inputs={"manifest": f"{sm.input.cache}/manifest.json"},
                       seed={"init": cfg.init_seed, "data": cfg.data_seed})
     metadata = {"model_name": w.model, "revision": w.ckpt, "hook_name": cache.manifest["hook"], "layer": int(w.layer),
-                "trial": w.trial, "l1_form": cfg.l1.form, "provenance": prov}
+                "trial": w.trial, "l1_form": cfg.l1.form, "recipe": cfg.recipe(), "provenance": prov}
     names = sm.params.snapshots
     export_run(sm.params.work_dir, run.snapshots, {n: Path(p).parent for n, p in zip(names, sm.output.cfg)},
                dict(zip(names, sm.output.pt)), metadata)

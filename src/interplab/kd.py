@@ -4,7 +4,10 @@ One streaming pass accumulates, per latent, how often it fires and its second mo
 overall the reconstruction error and the data variance. From those: F alive (firing frequency
 above a threshold), dead count, L0, α = 1 − L0/F, g(α), d*_S = F/g(α), MSE, the fraction of
 variance unexplained, the sorted E[z²] spectrum, and the predicted loss floor at every student
-width. Works with any module that has `encode(x) → z` and `decode(z) → x̂`.
+width. F unique counts alive latents once per direction: an SAE often learns a feature twice,
+which F alive double-counts (2.0× the truth on planted data, against 1.04× for F unique), so α and
+d*_S are also reported with it. Works with any module that has `encode(x) → z` and `decode(z) → x̂`
+(with a linear decoder, since its directions are read as decode(e_f) − decode(0)).
 """
 
 from __future__ import annotations
@@ -32,11 +35,14 @@ class KDMetrics:
     n_tokens: int
     alive_threshold: float
     f_alive: int
+    f_unique: int
     dead: int
     l0: float
     alpha: float
     g_alpha: float
     dstar: float
+    alpha_unique: float
+    dstar_unique: float
     mse: float
     fvu: float
     total_mass: float
@@ -56,7 +62,7 @@ class StatisticsAccumulator:
     def __init__(self, sae: Autoencoder, device: str = "cpu") -> None:
         self.sae, self.device = sae, device
         self.n_tokens = 0
-        self.fires = self.sq = self.sse = self.sum_x = self.sum_x2 = None
+        self.fires = self.sq = self.sse = self.sum_x = self.sum_x2 = self.directions = None
 
     @torch.no_grad()
     def update(self, x: torch.Tensor) -> None:
@@ -69,6 +75,7 @@ class StatisticsAccumulator:
             self.sse = torch.zeros((), dtype=torch.float64, device=self.device)
             self.sum_x = torch.zeros(x.shape[1], dtype=torch.float64, device=self.device)
             self.sum_x2 = torch.zeros_like(self.sum_x)
+            self.directions = decoder_directions(self.sae, z.shape[1], x.shape[1], self.device)
         self.fires += (z > 0).sum(0)
         self.sq += (z.double() ** 2).sum(0)
         self.sse += (err.double() ** 2).sum()
@@ -80,7 +87,46 @@ class StatisticsAccumulator:
         if self.n_tokens == 0:
             raise ValueError("no measurement tokens: the held-out activation stream is empty")
         return {"fires": self.fires.cpu(), "sq": self.sq.cpu(), "sse": float(self.sse), "sum_x": self.sum_x.cpu(),
-                "sum_x2": self.sum_x2.cpu(), "n_tokens": self.n_tokens}
+                "sum_x2": self.sum_x2.cpu(), "n_tokens": self.n_tokens, "directions": self.directions.cpu()}
+
+
+@torch.no_grad()
+def decoder_directions(sae: Autoencoder, n_latents: int, d_in: int, device: str = "cpu", chunk: int = 1024) -> torch.Tensor:
+    """[n_latents, d_in] decoder direction of every latent, decode(e_f) − decode(0), in chunks."""
+    origin = sae.decode(torch.zeros(1, n_latents, device=device))
+    out = torch.empty(n_latents, d_in)
+    for start in range(0, n_latents, chunk):
+        rows = min(chunk, n_latents - start)
+        basis = torch.zeros(rows, n_latents, device=device)
+        basis[:, start:start + rows].fill_diagonal_(1.0)
+        out[start:start + rows] = (sae.decode(basis) - origin).cpu()
+    return out
+
+
+def unique_latents(directions: torch.Tensor, importance: torch.Tensor, alive: torch.Tensor,
+                   threshold: float = 0.9, chunk: int = 1024) -> int:
+    """Alive latents left after merging decoder directions with cosine > `threshold`, greedily by
+    importance: a latent is kept unless a kept latent of higher E[z²] points within the threshold."""
+    order = torch.argsort(importance[alive], descending=True, stable=True)
+    units = directions[alive][order].double()
+    units = units / torch.linalg.vector_norm(units, dim=1, keepdim=True).clamp_min(1e-12)
+    kept = torch.empty(0, units.shape[1], dtype=units.dtype)
+    for start in range(0, units.shape[0], chunk):
+        block = units[start:start + chunk]
+        candidates = (block @ kept.T).amax(1) <= threshold if kept.shape[0] else torch.ones(block.shape[0], dtype=torch.bool)
+        gram = block @ block.T
+        keep = torch.zeros(block.shape[0], dtype=torch.bool)
+        for i in torch.nonzero(candidates).flatten().tolist():
+            keep[i] = not bool((gram[i, :i][keep[:i]] > threshold).any())
+        kept = torch.cat([kept, block[keep]])
+    return int(kept.shape[0])
+
+
+def alpha_and_dstar(l0: float, n_latents: int) -> tuple[float, float, float]:
+    """α = 1 − L0/F, g(α) and d*_S = F/g(α) for F = `n_latents` (NaN where undefined)."""
+    alpha = 1.0 - l0 / n_latents if n_latents else math.nan
+    g = theory.capacity_g(alpha) if 0 < alpha < 1 else math.nan
+    return alpha, g, (n_latents / g if g == g else math.nan)
 
 
 def student_widths(d_model: int, n: int = 24) -> list[int]:
@@ -96,9 +142,9 @@ def from_statistics(stats: dict, alive_threshold: float = 1e-5, widths: Sequence
     alive = freq > alive_threshold
     f_alive = int(alive.sum())
     l0 = float(fires.sum() / n_tokens)
-    alpha = 1.0 - l0 / f_alive if f_alive else math.nan
-    g = theory.capacity_g(alpha) if 0 < alpha < 1 else math.nan
-    dstar = f_alive / g if g == g else math.nan
+    alpha, g, dstar = alpha_and_dstar(l0, f_alive)
+    f_unique = unique_latents(stats["directions"], stats["sq"], torch.from_numpy(alive))
+    alpha_unique, _, dstar_unique = alpha_and_dstar(l0, f_unique)
     d_in = stats["sum_x"].numel()
     mean = stats["sum_x"].numpy() / n_tokens
     total_var = float(stats["sum_x2"].numpy().sum() - n_tokens * (mean**2).sum())
@@ -116,11 +162,14 @@ def from_statistics(stats: dict, alive_threshold: float = 1e-5, widths: Sequence
         n_tokens=n_tokens,
         alive_threshold=alive_threshold,
         f_alive=f_alive,
+        f_unique=f_unique,
         dead=int(fires.size - f_alive),
         l0=l0,
         alpha=alpha,
         g_alpha=g,
         dstar=dstar,
+        alpha_unique=alpha_unique,
+        dstar_unique=dstar_unique,
         mse=stats["sse"] / (n_tokens * d_in),
         fvu=stats["sse"] / total_var if total_var > 0 else math.nan,
         total_mass=float(spectrum.sum()),

@@ -4,6 +4,7 @@ import json
 import pandas as pd
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from conftest import make_workdir, planned_jobs, run_snakemake
 from interplab.io import read_provenance
@@ -43,9 +44,18 @@ def test_every_snapshot_in_both_layouts(sae_workdir, trial):
         assert "git_commit" in prov and prov["config_sha256"] and set(prov["seed"]) == {"init", "data"}
         pt = torch.load(base / f"sae_layer00_{snapshot}.pt", weights_only=True)
         assert set(pt) == {"W_enc", "b_enc", "W_dec", "b_dec", "cfg"}
+        assert cfg["normalize_activations"] == "none" and cfg["metadata"]["input_scale"] > 0
+        assert cfg["metadata"]["recipe"]["init"]["W_enc"] == "W_dec transposed"
         x = torch.randn(8, 16)
-        torch.testing.assert_close(load_sae(folder)(x)[0], load_sae(base / f"sae_layer00_{snapshot}.pt")(x)[0],
-                                   rtol=0, atol=0)
+        sae = load_sae(folder)
+        torch.testing.assert_close(sae(x)[0], load_sae(base / f"sae_layer00_{snapshot}.pt")(x)[0], rtol=0, atol=0)
+        # SAELens's standard forward on the raw weights file (apply_b_dec_to_input, no normalisation):
+        weights = load_file(folder / "sae_weights.safetensors")
+        latents = torch.relu((x - weights["b_dec"]) @ weights["W_enc"] + weights["b_enc"])
+        torch.testing.assert_close(latents, sae.encode(x))
+        torch.testing.assert_close(latents @ weights["W_dec"] + weights["b_dec"], sae(x)[0])
+        norms = torch.linalg.vector_norm(weights["W_dec"], dim=1)
+        torch.testing.assert_close(norms, torch.ones_like(norms))
     assert not (base / "L00" / ".train").exists(), "the resume work dir is removed after success"
 
 

@@ -83,11 +83,14 @@ class NaNAfter:
             yield batch if index < self.clean else torch.full_like(batch, float("nan"))
 
 
-def test_sae_training_on_nan_stops_before_any_snapshot(tmp_path):
+@pytest.mark.parametrize("clean, where", [(0, "the first tokens that estimate the input scale"),
+                                          (10, "SAE training statistics at step")])
+def test_sae_training_on_nan_stops_before_any_snapshot(tmp_path, clean, where):
     cfg = TrainConfig(d_in=8, d_sae=16, l1=L1Policy("sum", 1e-3), training_tokens=64 * 40, batch_size=64,
-                      snapshot_tokens=(64 * 20,), log_every=5, b_pre_init_tokens=64)
-    trainer = SAETrainer(cfg, NaNAfter(torch.randn(4096, 8), clean=10), tmp_path / "work")
-    with pytest.raises(FloatingPointError, match="SAE training statistics at step"):
+                      snapshot_tokens=(64 * 20,), log_every=5, b_pre_init_tokens=64, normalize_tokens=64,
+                      buffer_tokens=128)
+    trainer = SAETrainer(cfg, NaNAfter(torch.randn(4096, 8), clean=clean), tmp_path / "work")
+    with pytest.raises(FloatingPointError, match=where):
         trainer.train()
     assert not WorkDir(tmp_path / "work").snapshot_path("1280").exists()
 

@@ -86,3 +86,31 @@ def test_measure_many_equals_separate_passes():
     many = kd.measure_many({"a": ReluIdentity(), "b": Scaled(2.0)}, [X[:3], X[3:]])
     assert many["a"].scalars() == pytest.approx(kd.measure(ReluIdentity(), [X]).scalars())
     assert many["b"].scalars() == pytest.approx(kd.measure(Scaled(2.0), [X]).scalars())
+
+
+def test_f_unique_merges_duplicate_directions_greedily_by_importance():
+    # Directions: e0, a near-copy of e0 (cos 0.95), e1, a vector at cos 0.85 to e1 (kept), and
+    # e2 twice; latent 5 is dead, so it cannot absorb or be counted.
+    e = torch.eye(3)
+    directions = torch.stack([e[0], 0.95 * e[0] + 0.312 * e[2], e[1], 0.85 * e[1] + 0.527 * e[0], e[2], e[2]])
+    importance = torch.tensor([1.0, 2.0, 3.0, 0.5, 0.1, 9.0])
+    alive = torch.tensor([True, True, True, True, True, False])
+    assert kd.unique_latents(directions, importance, alive) == 4
+    assert kd.unique_latents(directions, importance, alive, chunk=2) == 4, "chunking does not change the count"
+    assert kd.unique_latents(directions, importance, torch.ones(6, dtype=torch.bool)) == 4
+
+
+def test_metrics_report_f_unique_with_its_alpha_and_dstar():
+    class Duplicated:
+        """Two latents per input dimension, same decoder direction."""
+
+        def encode(self, x):
+            return torch.relu(torch.cat([x, x], dim=1)) / 2
+
+        def decode(self, z):
+            return z[:, :3] + z[:, 3:]
+
+    m = kd.measure(Duplicated(), [X])
+    assert (m.f_alive, m.f_unique) == (4, 2)
+    assert m.alpha_unique == pytest.approx(1 - m.l0 / 2) and m.l0 == pytest.approx(1.5)
+    assert m.dstar_unique == pytest.approx(2 / theory.capacity_g(m.alpha_unique))

@@ -3,6 +3,9 @@
 - `{snapshot}/cfg.json` + `sae_weights.safetensors`: SAELens's on-disk layout (architecture
   `standard`, keys W_enc, b_enc, W_dec, b_dec with b_dec subtracted from the input), so
   `sae_lens.SAE.load_from_disk(dir)` reads it; provenance and training facts sit under `metadata`.
+- Both hold the folded weights (interplab.sae.model.folded): they take raw activations
+  (`normalize_activations: none`), decoder rows have unit norm, and the input scale c the SAE
+  trained with is recorded as `metadata.input_scale`.
 - `sae_layer{LL}_{SNAPSHOT}.pt`: the published naming; a flat dict of the same four tensors plus
   `cfg`, loadable with `torch.load(path, weights_only=True)`.
 
@@ -22,7 +25,7 @@ from safetensors.torch import save_file
 
 from interplab.io import PathLike, atomic_path, load_tensors, read_json, sha256_file, write_json
 from interplab.sae.checkpoint import WorkDir
-from interplab.sae.model import SparseAutoencoder
+from interplab.sae.model import SparseAutoencoder, folded
 from interplab.sae.trainer import Snapshot
 
 CFG_FILE = "cfg.json"
@@ -96,9 +99,11 @@ def load_sae(path: PathLike, device: str = "cpu") -> SparseAutoencoder:
 
 def export_run(work_dir: PathLike, snapshots: Sequence[Snapshot], snapshot_dirs: Mapping[str, PathLike],
                pt_paths: Mapping[str, PathLike], metadata: Mapping[str, Any]) -> None:
-    """Export every snapshot a training run left in its work directory to both layouts."""
+    """Export every snapshot a training run left in its work directory to both layouts, folded."""
     work = WorkDir(work_dir)
     for snapshot in snapshots:
         meta = {**metadata, "snapshot": snapshot.name, "training_step": snapshot.step,
-                "training_tokens": snapshot.tokens, "l1_coefficient": snapshot.l1_coefficient}
-        export_snapshot(work.load_snapshot(snapshot.name), snapshot_dirs[snapshot.name], pt_paths[snapshot.name], meta)
+                "training_tokens": snapshot.tokens, "l1_coefficient": snapshot.l1_coefficient,
+                "input_scale": snapshot.input_scale}
+        weights = folded(work.load_snapshot(snapshot.name), snapshot.input_scale)
+        export_snapshot(weights, snapshot_dirs[snapshot.name], pt_paths[snapshot.name], meta)

@@ -35,8 +35,7 @@ class SAEPlan:
 def l1_policy(trial: Mapping[str, Any]) -> L1Policy:
     adaptive = trial.get("adaptive")
     if adaptive is not None:
-        adaptive = AdaptiveL1(target_l0=adaptive["target_l0"], rate=adaptive["rate"],
-                              update_interval=adaptive["update_interval"], bounds=tuple(adaptive["bounds"]))
+        adaptive = AdaptiveL1(**{**adaptive, "bounds": tuple(adaptive["bounds"])})
     return L1Policy(form=trial["l1_form"], coefficient=trial["l1_coefficient"], adaptive=adaptive)
 
 
@@ -73,8 +72,10 @@ def train_config(sae: Mapping[str, Any], trial: str, d_in: int, model: str, ckpt
     return TrainConfig(
         d_in=d_in, d_sae=sae["dict_size"] or sae["expansion"] * d_in, l1=l1_policy(sae["trials"][trial]),
         training_tokens=sae["training_tokens"], snapshot_tokens=tuple(sae["snapshots"]),
-        batch_size=sae["batch_size"], lr=sae["lr"], grad_clip=sae["grad_clip"], b_pre_init=sae["b_pre_init"],
-        b_pre_init_tokens=sae["b_pre_init_tokens"], log_every=sae["log_every"],
+        batch_size=sae["batch_size"], lr=sae["lr"], lr_decay_fraction=sae["lr_decay_fraction"], grad_clip=sae["grad_clip"],
+        decoder_init_norm=sae["decoder_init_norm"], b_pre_init=sae["b_pre_init"],
+        b_pre_init_tokens=sae["b_pre_init_tokens"], normalize_activations=sae["normalize_activations"],
+        normalize_tokens=sae["normalize_tokens"], buffer_tokens=sae["buffer_tokens"], log_every=sae["log_every"],
         alive_window_tokens=sae["alive_window_tokens"], init_seed=stable_seed("sae-init", *where),
         data_seed=stable_seed("sae-data", *where), compile=sae["compile"], device=device,
     )

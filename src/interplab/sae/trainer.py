@@ -5,10 +5,13 @@ would add a fifth matmul (∂L/∂x for b_pre, which only needs a matrix-vector 
 over the batch), allocate fresh [batch, d_sae] temporaries every step (page faults cost ~20% on
 CPU) and keep graph bookkeeping. Here every [batch, ·] tensor lives in a buffer allocated once,
 ReLU and its backward run in place, and nothing reads a value back to the host except on logging
-steps. Per step: MSE (mean over elements) + λ·L1 → grads → decoder-parallel component removed →
-global grad-norm clip → Adam → decoder rows renormalised.
+steps. Per step: MSE (mean over elements) + λ·Σ_f z_f·‖d_f‖ → grads → global grad-norm clip → Adam.
 
-Every trial reads the same activation order (the stream depends on `data_seed`, never on the
+Before the first step the trainer estimates the input scale c (mean ‖c·x‖ = √d_in) and b_pre from
+the first tokens of the stream, and trains on c·x; exports fold c back (interplab.sae.model.folded),
+so the training log's MSE and L1 are in normalised units and every exported file in raw units.
+
+Every trial reads the same activation stream (a mixing buffer seeded by `data_seed`, never by the
 trial) and starts from the same initialisation (`init_seed`), so trials differ by L1 policy alone.
 """
 
@@ -18,30 +21,23 @@ import logging
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Literal
 
 import pandas as pd
 import torch
 from safetensors import safe_open
 
 from interplab.io import check_finite, sha256_json
+from interplab.sae.buffer import ActivationSource, mixed_batches
 from interplab.sae.checkpoint import FINAL, WEIGHT_NAMES, WorkDir, snapshot_schedule
 from interplab.sae.l1 import L1Policy, LambdaController
-from interplab.sae.model import BPreInit, SparseAutoencoder, initial_b_pre
+from interplab.sae.model import BPreInit, SparseAutoencoder, initial_b_pre, normalization_scale
 
 log = logging.getLogger(__name__)
 
 LOG_COLUMNS = ["step", "tokens", "mse", "l1", "l1_penalty", "loss", "l0", "lambda", "frac_alive"]
 NEVER_FIRED = -(2**62)
-
-
-class ActivationSource(Protocol):
-    """What the trainer reads: the activation cache's reader, or an in-memory synthetic source."""
-
-    d_model: int
-    fingerprint: str  # identifies the data: a resume on different data must start afresh
-
-    def batches(self, batch_size: int, seed: int, epoch: int = 0) -> Iterator[torch.Tensor]: ...
+Normalization = Literal["expected_average_only_in", "none"]
 
 
 @dataclass(frozen=True)
@@ -53,9 +49,14 @@ class TrainConfig:
     snapshot_tokens: tuple[int, ...] = ()
     batch_size: int = 4096
     lr: float = 3e-4
+    lr_decay_fraction: float = 0.0
     grad_clip: float = 1.0
+    decoder_init_norm: float = 0.1
     b_pre_init: BPreInit = "geometric_median"
     b_pre_init_tokens: int = 16384
+    normalize_activations: Normalization = "expected_average_only_in"
+    normalize_tokens: int = 16384
+    buffer_tokens: int = 65536
     log_every: int = 10
     alive_window_tokens: int = 1_000_000
     init_seed: int = 0
@@ -67,9 +68,27 @@ class TrainConfig:
     def n_steps(self) -> int:
         return self.training_tokens // self.batch_size
 
+    def lr_at(self, step: int) -> float:
+        """Constant, then linear decay to 0 over the last `lr_decay_fraction` of the steps (as SAELens):
+        the dictionary settles, so the final snapshot is not caught mid-move and the adaptive λ,
+        which drifts down while the dictionary still improves, ends near its peak."""
+        decay_steps = self.lr_decay_fraction * self.n_steps
+        return self.lr * min(1.0, (self.n_steps - step + 1) / decay_steps) if decay_steps >= 1 else self.lr
+
     def __post_init__(self) -> None:
         if self.n_steps < 1:
             raise ValueError(f"sae.training_tokens ({self.training_tokens}) is below one batch ({self.batch_size})")
+
+    def recipe(self) -> dict:
+        """How the weights were initialised and the inputs normalised, for the export's metadata."""
+        return {
+            "init": {"W_dec": f"random rows at norm {self.decoder_init_norm}", "W_enc": "W_dec transposed",
+                     "b_enc": "zeros", "b_pre": f"{self.b_pre_init} of the first {self.b_pre_init_tokens} tokens (scaled)"},
+            "input_normalization": {"method": self.normalize_activations, "tokens": self.normalize_tokens,
+                                    "folded": "exports take raw activations; metadata.input_scale is c"},
+            "decoder": "rows free in training, L1 weighted by row norm; exported folded to unit-norm rows",
+            "buffer_tokens": self.buffer_tokens,
+        }
 
     def schedule(self) -> dict[str, int]:
         return snapshot_schedule(self.snapshot_tokens, self.batch_size, self.n_steps)
@@ -86,6 +105,7 @@ class Snapshot:
     step: int
     tokens: int
     l1_coefficient: float
+    input_scale: float  # c: the SAE trained on c·x
 
 
 @dataclass
@@ -93,24 +113,6 @@ class TrainingRun:
     snapshots: list[Snapshot]
     log: pd.DataFrame
     resumed_from_step: int
-
-
-def token_stream(source: ActivationSource, batch_size: int, seed: int, start_step: int = 0) -> Iterator[torch.Tensor]:
-    """Full batches, epoch after epoch, from batch number `start_step` on (a partial tail batch is dropped)."""
-    seen, epoch = 0, 0
-    while True:
-        yielded = 0
-        for batch in source.batches(batch_size, seed, epoch):
-            if batch.shape[0] != batch_size:
-                continue
-            yielded += 1
-            if seen >= start_step:
-                yield batch
-            seen += 1
-        if yielded == 0:
-            raise ValueError(f"the activation source yields no full batch of {batch_size} tokens; "
-                             "lower sae.batch_size or cache more tokens")
-        epoch += 1
 
 
 class FusedStep:
@@ -125,7 +127,8 @@ class FusedStep:
         self.z = torch.empty(batch, cfg.d_sae, device=device)
         self.grad_z = torch.empty(batch, cfg.d_sae, device=device)
         self.l1_grad = torch.empty(cfg.d_sae, device=device)
-        self.batch_max = torch.empty(cfg.d_sae, device=device)
+        self.norms = torch.empty(cfg.d_sae, device=device)
+        self.z_sum = torch.empty(cfg.d_sae, device=device)
         self.last_fired = torch.full((cfg.d_sae,), NEVER_FIRED, dtype=torch.int64, device=device)
         self.l1_weight = cfg.l1.per_feature_weight(cfg.d_sae)
         for p in sae.parameters():
@@ -139,39 +142,42 @@ class FusedStep:
         x_centered = torch.sub(x, sae.b_pre, out=self.x_centered)
         z = torch.addmm(sae.b_enc, x_centered, sae.W_enc, out=self.z).relu_()
         error = torch.addmm(sae.b_pre, z, sae.W_dec, out=self.error).sub_(x)  # x̂ − x
-        stats = self._stats(error, z) if measure else None
+        norms = torch.linalg.vector_norm(sae.W_dec, dim=1, out=self.norms)
+        z_sum = torch.sum(z, 0, out=self.z_sum)
+        lam = self.controller.coefficient(step)
+        coefficient = lam * (self.l1_weight / batch)
+        stats = self._stats(error, z, lam) if measure else None
         if self.controller.wants_l0(step):
             self.controller.update(step, torch.count_nonzero(z).float().div_(batch))
-        # Backward. ∂L/∂x̂ = 2(x̂ − x)/(B·d); ∂L/∂z = ∂L/∂x̂·W_decᵀ + λ·w/B, masked by ReLU.
+        # Backward of MSE + κ·Σ_b,f z·‖d_f‖ (κ = λ·w/B). ∂L/∂x̂ = 2(x̂ − x)/(B·d);
+        # ∂L/∂z = ∂L/∂x̂·W_decᵀ + κ·‖d‖, masked by ReLU; ∂L/∂d_f gains κ·Σ_b z_f·d_f/‖d_f‖.
         grad_out = error.mul_(2.0 / (batch * d_in))
         torch.mm(z.T, grad_out, out=sae.W_dec.grad)
+        sae.W_dec.grad.addcmul_(sae.W_dec, (z_sum / norms).mul_(coefficient).unsqueeze_(1))
         torch.sum(grad_out, 0, out=sae.b_pre.grad)
-        self.l1_grad.fill_(self.controller.value * (self.l1_weight / batch))
+        torch.mul(norms, coefficient, out=self.l1_grad)
         grad_z = torch.addmm(self.l1_grad, grad_out, sae.W_dec.T, out=self.grad_z)
         grad_pre = torch.ops.aten.threshold_backward.grad_input(grad_z, z, 0.0, grad_input=grad_z)
         torch.sum(grad_pre, 0, out=sae.b_enc.grad)
         torch.mm(x_centered.T, grad_pre, out=sae.W_enc.grad)
         sae.b_pre.grad.addmv_(sae.W_enc, sae.b_enc.grad, alpha=-1.0)  # b_pre also enters through the encoder
-        torch.amax(z, 0, out=self.batch_max)
-        self.last_fired.masked_fill_(self.batch_max > 0, step)
+        self.last_fired.masked_fill_(z_sum > 0, step)
         return stats
 
-    def _stats(self, error: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    def _stats(self, error: torch.Tensor, z: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
         """[mse, l1, l1_penalty, loss, l0, λ] of the batch, as one device tensor (no host sync)."""
         batch = self.cfg.batch_size
         flat = error.view(-1)
         mse = torch.dot(flat, flat) / flat.numel()
-        l1 = z.sum() * (self.l1_weight / batch)
-        penalty = self.controller.value * l1
+        l1 = torch.dot(self.z_sum, self.norms) * (self.l1_weight / batch)
+        penalty = lam * l1
         l0 = torch.count_nonzero(z).float() / batch
-        return torch.stack([mse, l1, penalty, mse + penalty, l0, self.controller.value.clone()])
+        return torch.stack([mse, l1, penalty, mse + penalty, l0, lam.clone()])
 
     def __call__(self, x: torch.Tensor, step: int, measure: bool) -> torch.Tensor | None:
         stats = self.forward_backward(x, step, measure)
-        self.sae.remove_parallel_decoder_grad_()
         torch.nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip, foreach=True)
         self.optimizer.step()
-        self.sae.normalize_decoder_()
         return stats
 
     def fraction_alive(self, step: int) -> torch.Tensor:
@@ -191,6 +197,7 @@ class SAETrainer:
         self.optimizer = torch.optim.Adam(self.sae.parameters(), lr=cfg.lr, foreach=True)
         self.controller = LambdaController(cfg.l1, cfg.device)
         self.step_fn = FusedStep(self.sae, self.optimizer, self.controller, cfg)
+        self.input_scale = 1.0
         self.rows: list[list[float]] = []
         self.pending: list[tuple[int, torch.Tensor]] = []
 
@@ -198,10 +205,12 @@ class SAETrainer:
         cfg, schedule = self.cfg, self.cfg.schedule()
         start = self._resume_or_initialize()
         snapshots = [self._snapshot_record(name, step) for name, step in schedule.items() if step <= start]
-        stream = token_stream(self.source, cfg.batch_size, cfg.data_seed, start_step=start)
+        stream = self._stream(start_step=start)
         by_step = {step: name for name, step in schedule.items()}
         for step in range(start + 1, cfg.n_steps + 1):
-            x = next(stream).to(cfg.device, non_blocking=True)
+            x = next(stream).to(cfg.device, non_blocking=True).mul_(self.input_scale)
+            for group in self.optimizer.param_groups:
+                group["lr"] = cfg.lr_at(step)
             measure = step % cfg.log_every == 0 or step in by_step or step == 1
             stats = self.step_fn(x, step, measure)
             if stats is not None:
@@ -214,18 +223,28 @@ class SAETrainer:
         self._flush_log()
         return TrainingRun(snapshots, pd.DataFrame(self.rows, columns=LOG_COLUMNS), resumed_from_step=start)
 
+    def _stream(self, start_step: int = 0):
+        cfg = self.cfg
+        return mixed_batches(self.source, cfg.batch_size, cfg.buffer_tokens, cfg.data_seed, start_step)
+
     def _resume_or_initialize(self) -> int:
         cfg = self.cfg
         state = self.work.load_state(cfg.fingerprint(self.source.fingerprint))
         if state is None:
             self.work.clear()
-            init_batches = math.ceil(cfg.b_pre_init_tokens / cfg.batch_size)
-            stream = token_stream(self.source, cfg.batch_size, cfg.data_seed)
-            samples = torch.cat([next(stream).cpu() for _ in range(init_batches)])
+            stream = self._stream()
+            init_batches = math.ceil(max(cfg.b_pre_init_tokens, cfg.normalize_tokens) / cfg.batch_size)
+            samples = torch.cat([next(stream) for _ in range(init_batches)])
+            if cfg.normalize_activations == "expected_average_only_in":
+                self.input_scale = normalization_scale(samples[:cfg.normalize_tokens])
+            b_pre = initial_b_pre(samples[:cfg.b_pre_init_tokens] * self.input_scale, cfg.b_pre_init)
             generator = torch.Generator().manual_seed(cfg.init_seed)
-            init = SparseAutoencoder(cfg.d_in, cfg.d_sae).initialize(generator, initial_b_pre(samples, cfg.b_pre_init))
+            init = SparseAutoencoder(cfg.d_in, cfg.d_sae).initialize(generator, b_pre, cfg.decoder_init_norm)
             self.sae.load_state_dict(init.state_dict())
+            log.info("input scale c = %.5g (%s); b_pre from the %s", self.input_scale, cfg.normalize_activations,
+                     cfg.b_pre_init)
             return 0
+        self.input_scale = state["input_scale"]
         self.sae.load_state_dict(state["sae"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.controller.load_state_dict(state["controller"])
@@ -240,10 +259,12 @@ class SAETrainer:
             check_finite(getattr(self.sae, key), f"SAE weight {key} at step {step}", "check sae.lr and the input data")
         record = self._snapshot_record(name, step, self.controller.value.item())
         self.work.save_snapshot(name, {k: getattr(self.sae, k) for k in WEIGHT_NAMES},
-                                {"step": str(step), "tokens": str(record.tokens), "l1_coefficient": repr(record.l1_coefficient)})
+                                {"step": str(step), "tokens": str(record.tokens), "l1_coefficient": repr(record.l1_coefficient),
+                                 "input_scale": repr(self.input_scale)})
         if name != FINAL:
             self.work.save_state({
-                "fingerprint": self.cfg.fingerprint(self.source.fingerprint), "step": step, "sae": self.sae.state_dict(),
+                "fingerprint": self.cfg.fingerprint(self.source.fingerprint), "step": step, "input_scale": self.input_scale,
+                "sae": self.sae.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "controller": self.controller.state_dict(),
                 "last_fired": self.step_fn.last_fired.cpu(), "rows": self.rows,
             })
@@ -256,7 +277,7 @@ class SAETrainer:
         if l1_coefficient is None:  # a snapshot taken before a restart: its λ is in its metadata
             with safe_open(str(self.work.snapshot_path(name)), framework="pt") as handle:
                 l1_coefficient = float(handle.metadata()["l1_coefficient"])
-        return Snapshot(name, step, step * self.cfg.batch_size, l1_coefficient)
+        return Snapshot(name, step, step * self.cfg.batch_size, l1_coefficient, self.input_scale)
 
     def _flush_log(self) -> None:
         """Move the logged device tensors to host rows (the only host syncs of the loop), and stop the
