@@ -9,6 +9,7 @@ import yaml
 
 from conftest import ROOT, make_workdir, run_snakemake
 from interplab.grok import checkpoints as ckpt
+from interplab.grok.analysis import LABELS
 from interplab.grok.runs import modular_runs, spec_from_dict
 from interplab.io import read_provenance
 
@@ -71,7 +72,8 @@ def test_default_modular_control_with_grokfast_groks(workdir):
 def test_summary_has_one_row_per_run(workdir):
     summary = pd.read_csv(workdir / "results/grok/summary.csv")
     assert sorted(summary["run"]) == sorted([*CAMELYON_RUNS, CONTROL])
-    assert set(summary["classification"]) <= {"grokked", "ungrokked", "neither"}
+    assert set(summary["classification"]) <= set(LABELS)
+    assert {"fit_epoch", "generalise_epoch", "delay", "delay_over_fit"} <= set(summary.columns)
     assert summary[["peak_ood_epoch", "peak_ood_acc", "final_ood_acc"]].notna().all().all()
 
 

@@ -16,10 +16,11 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from interplab.figures import style
+from interplab.grok.analysis import GROKKED, NEVER, NO_DELAY, UNGROKKED
 
 SPLIT_STYLE = {"train": ("0.35", ":", "train"), "id": ("C0", "--", "ID (training hospitals)"),
                "ood": ("C3", "-", "OOD (held-out hospital)"), "test": ("C3", "-", "held-out pairs")}
-CLASS_COLORS = {"grokked": "C2", "ungrokked": "C3", "neither": "0.5"}
+CLASS_COLORS = {GROKKED: "C2", UNGROKKED: "C3", NO_DELAY: "C0", NEVER: "0.5"}
 
 
 def _regime_colors(regimes) -> dict:
