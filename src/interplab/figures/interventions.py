@@ -96,6 +96,8 @@ def ablation(table: pd.DataFrame, path: str | Path, provenance=None) -> None:
             ax.axhline(none[metric], **NO_EDIT_STYLE)
             if chance:
                 ax.axhline(none[chance], **CHANCE_STYLE)
+            if metric == "hospital_probe_acc":
+                ax.axhspan(none["hospital_chance_lo"], none["hospital_chance_hi"], color=CHANCE_STYLE["color"], alpha=0.2, lw=0)
             ranks = [int(sub.loc[sub["method"] == m, "rank"].iloc[0]) for m in methods]
             ax.set_xticks(x, [f"{METHOD_LABELS[m]}\nrank {r}" for m, r in zip(methods, ranks)], fontsize=7)
             ax.set_ylim(0, 1.05)
@@ -104,9 +106,11 @@ def ablation(table: pd.DataFrame, path: str | Path, provenance=None) -> None:
         axes[row, 0].set_ylabel("accuracy")
     handles = [Patch(color=EDIT_COLOR, label="hospital subspace erased"),
                Patch(color=CONTROL_COLOR, label="random subspace, same rank (bar: range over draws)"),
-               Line2D([], [], **NO_EDIT_STYLE, label="no edit"), Line2D([], [], **CHANCE_STYLE, label="chance")]
-    fig.legend(handles=handles, loc="lower center", ncol=4, bbox_to_anchor=(0.5, 0.0))
-    fig.suptitle("Subspace ablation: erasing the hospital subspace (fitted on training hospitals) vs a random one", fontsize=9.5)
+               Line2D([], [], **NO_EDIT_STYLE, label="no edit"), Line2D([], [], **CHANCE_STYLE, label="chance"),
+               Patch(color=CHANCE_STYLE["color"], alpha=0.2, label="95% range of a no-information probe")]
+    fig.legend(handles=handles, loc="lower center", ncol=3, bbox_to_anchor=(0.5, 0.0))
+    fig.suptitle("Subspace ablation: erasing the hospital subspace vs a random one (erasers fitted on part of the\n"
+                 "training images, probes retrained and scored on the rest)", fontsize=9.5)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     style.save(fig, path, provenance)
 
