@@ -157,7 +157,7 @@ def modular_control(histories: pd.DataFrame, summary: pd.DataFrame, path: str | 
     """
     style.apply()
     mod = histories[histories["task"] == "modular_addition"]
-    fig, (acc_ax, norm_ax) = plt.subplots(1, 2, figsize=(10.0, 3.8), gridspec_kw={"width_ratios": [1.6, 1]})
+    fig, (acc_ax, norm_ax) = plt.subplots(1, 2, figsize=(10.0, 4.6), gridspec_kw={"width_ratios": [1.6, 1]})
     if mod.empty:
         for ax in (acc_ax, norm_ax):
             ax.text(0.5, 0.5, "modular-addition control disabled in config", ha="center", va="center", transform=ax.transAxes)
@@ -167,8 +167,9 @@ def modular_control(histories: pd.DataFrame, summary: pd.DataFrame, path: str | 
         color = colors[h["regime"].iloc[0]]
         row = summary[summary["run"] == run].iloc[0]
         acc_ax.plot(h["epoch"], h["train_acc"], color=color, ls=":", lw=1.4)
-        delay = (f"fit {row['fit_epoch']}, held-out ≥ 95% at {row['generalise_epoch']}: delay {row['delay']}"
-                 if pd.notna(row["delay"]) else "never reached 95% held-out")
+        delay = (f"fit at {row['fit_epoch']:.0f}, generalised at {row['generalise_epoch']:.0f}: "
+                 f"delay {row['delay']:.0f} ({row['delay_over_fit']:.1f}× the fit)"
+                 if pd.notna(row["delay"]) else "never generalised")
         acc_ax.plot(h["epoch"], h["test_acc"], color=color, lw=1.7, label=f"{run} ({row['classification']})\n{delay}")
         for step, ls in ((row["fit_epoch"], ":"), (row["generalise_epoch"], "-")):
             if pd.notna(step):
@@ -181,7 +182,7 @@ def modular_control(histories: pd.DataFrame, summary: pd.DataFrame, path: str | 
     acc_ax.set(xlabel="full-batch step (log)", ylabel="accuracy (dotted train, solid held-out)", ylim=(-0.02, 1.02),
                title="accuracy; vertical lines: fit (dotted) and generalisation (solid) steps")
     norm_ax.set(xlabel="full-batch step (log)", ylabel="total weight norm", title="weight norm (weight decay shrinks it)")
-    acc_ax.legend(loc="upper left", fontsize=7)
+    acc_ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.17), fontsize=7.5, ncol=2, frameon=False)
     norm_ax.legend(loc="upper right", fontsize=7)
     fig.suptitle("Positive control: modular addition, with and without Grokfast: does held-out accuracy rise long after fitting?")
     fig.tight_layout()
