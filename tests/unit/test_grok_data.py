@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from interplab.grok import data
-from interplab.grok.fixture import FixtureConfig, write_fixture
+from interplab.grok.fixture import FixtureConfig, fixture_metadata, write_fixture
 
 TINY = FixtureConfig(n_per_hospital=20, image_size=16, id_val_fraction=0.2)
 
@@ -82,3 +82,18 @@ def test_stain_shortcut_tracks_label_only_in_shortcut_hospitals(root):
 
     # Tumour patches are darker everywhere (nuclei), far more so where the stain shortcut applies.
     assert darkness_gap(sets["train"]) > 2 * darkness_gap(sets["ood"]) > 0
+
+
+@pytest.mark.parametrize("heldout", [-1.0, 0.0, 1.0])
+def test_stain_label_agreement_follows_the_configured_strengths(heldout):
+    cfg = FixtureConfig(n_per_hospital=400, shortcut_strength=0.8, heldout_shortcut_strength=heldout,
+                        shortcut_hospitals=(0, 3, 4))
+    meta = fixture_metadata(cfg)
+    agree = (meta["stain_sign"] == 2 * meta["tumor"] - 1).groupby(meta["center"]).mean()
+    assert agree[[0, 3, 4]].to_numpy() == pytest.approx(0.9, abs=0.05)
+    assert agree[[1, 2]].to_numpy() == pytest.approx((1 + heldout) / 2, abs=0.06)
+
+
+def test_heldout_shortcut_strength_out_of_range_fails():
+    with pytest.raises(ValueError, match="heldout_shortcut_strength"):
+        FixtureConfig(heldout_shortcut_strength=-1.5)

@@ -118,14 +118,38 @@ def _history(train_acc, ood_acc):
     return pd.DataFrame({"epoch": np.arange(len(ood_acc)), "train_acc": train_acc, "ood_acc": ood_acc})
 
 
+CRITERIA = Criteria(fit_threshold=0.99, heldout_threshold=0.95, drop_tolerance=0.05, min_delay={CAMELYON: 3})
+
+
 @pytest.mark.parametrize("train_acc, ood_acc, label", [
-    ([0.5, 1, 1, 1, 1, 1], [0.5, 0.7, 0.8, 0.7, 0.6, 0.55], "ungrokked"),
-    ([0.5, 1, 1, 1, 1, 1], [0.1, 0.1, 0.1, 0.3, 0.9, 0.97], "grokked"),
-    ([0.5, 0.6, 0.7, 0.8, 0.8, 0.8], [0.5, 0.55, 0.6, 0.6, 0.6, 0.62], "neither"),
+    # fits at 1, OOD peaks at 2 and decays 0.25: ungrokked, whatever else happens
+    ([0.5, 1, 1, 1, 1, 1, 1], [0.5, 0.7, 0.8, 0.7, 0.6, 0.55, 0.55], "ungrokked"),
+    # fits at 1, crosses 0.95 at 5: a delay of 4 ≥ 3
+    ([0.5, 1, 1, 1, 1, 1, 1], [0.1, 0.1, 0.1, 0.3, 0.9, 0.97, 0.98], "grokked"),
+    # fits at 1, crosses 0.95 at 3: generalised, but only 2 epochs after fitting
+    ([0.5, 1, 1, 1, 1, 1, 1], [0.1, 0.5, 0.9, 0.96, 0.97, 0.97, 0.98], "no delay"),
+    # the standard run of issue 18: fit at 2, OOD 1.0 at 3 (it used to be called grokked)
+    ([0.5, 0.9, 1, 1, 1, 1, 1], [0.5, 0.8, 0.9, 1.0, 1.0, 1.0, 0.99], "no delay"),
+    # fits, rises a lot after fitting, but never reaches the threshold
+    ([0.5, 1, 1, 1, 1, 1, 1], [0.1, 0.1, 0.3, 0.5, 0.7, 0.9, 0.93], "never generalised"),
+    # never fits, never generalises
+    ([0.5, 0.6, 0.7, 0.8, 0.8, 0.8, 0.8], [0.5, 0.55, 0.6, 0.6, 0.6, 0.62, 0.62], "never generalised"),
 ])
 def test_classification(train_acc, ood_acc, label):
-    out = curve_summary(_history(train_acc, ood_acc), "ood", Criteria(0.99, 0.1, 0.05))
+    out = curve_summary(_history(train_acc, ood_acc), "ood", CRITERIA, CAMELYON)
     assert out["classification"] == label
     assert out["peak_ood_acc"] == max(ood_acc) and out["final_ood_acc"] == ood_acc[-1]
-    if label == "grokked":
-        assert out["fit_epoch"] == 1 and out["generalise_epoch"] == 3
+
+
+def test_delay_is_generalisation_minus_fit_epoch():
+    out = curve_summary(_history([0.5, 1, 1, 1, 1, 1, 1], [0.1, 0.1, 0.1, 0.3, 0.9, 0.97, 0.98]), "ood", CRITERIA,
+                        CAMELYON)
+    assert (out["fit_epoch"], out["generalise_epoch"], out["delay"], out["delay_over_fit"]) == (1, 5, 4, 4.0)
+    never = curve_summary(_history([0.5] * 3, [0.5] * 3), "ood", CRITERIA, CAMELYON)
+    assert np.isnan(never["fit_epoch"]) and np.isnan(never["generalise_epoch"]) and np.isnan(never["delay"])
+
+
+def test_min_delay_is_per_task():
+    curve = _history([0.5, 1, 1, 1, 1, 1, 1], [0.1, 0.1, 0.1, 0.3, 0.9, 0.97, 0.98])
+    strict = dataclasses.replace(CRITERIA, min_delay={CAMELYON: 5})
+    assert curve_summary(curve, "ood", strict, CAMELYON)["classification"] == "no delay"

@@ -13,7 +13,7 @@ from interplab.grok.fixture import FixtureConfig, write_fixture
 from interplab.grok.runs import CAMELYON, CamelyonSetup, Regime, RunSpec
 from interplab.grok.tasks import CamelyonTask
 from interplab.grok.train import train_run
-from interplab.interventions import across_runs, probes
+from interplab.interventions import across_runs, erasure, probes
 from interplab.interventions.run import (InterventionConfig, LayerData, ablation_table, choose_epoch, fc_head,
                                          head_accuracy,
                                          neuron_table, run_interventions, steering_table)
@@ -59,9 +59,25 @@ def test_erasure_reaches_chance_and_random_subspace_does_not(ablation, method, m
     rows = ablation[ablation["method"] == method]
     erased, random = rows[rows["variant"] == "erased"].iloc[0], rows[rows["variant"] == "random"]
     assert erased["hospital_probe_acc"] < erased["hospital_chance"] + margin
+    assert erased["hospital_probe_acc"] >= erased["hospital_chance_lo"], "at chance, not below it"
     assert (random["hospital_probe_acc"] > 0.75).all() and len(random) == SMALL.random_draws
     assert (random["rank"] == erased["rank"]).all() and erased["rank"] >= 1
-    assert erased["tumour_probe_acc"] > 0.85, "the task signal survives the erasure"
+    none = ablation[ablation["method"] == "none"].iloc[0]
+    assert erased["tumour_probe_acc"] > none["tumour_probe_acc"] - 0.05 > 0.75, "the task signal survives the erasure"
+
+
+def test_leace_leaves_the_held_out_probe_inside_the_chance_interval(ablation):
+    erased = ablation[(ablation["method"] == "leace") & (ablation["variant"] == "erased")].iloc[0]
+    assert erased["hospital_chance_lo"] <= erased["hospital_probe_acc"] <= erased["hospital_chance_hi"]
+    assert erased["n_fit"] + erased["n_probe"] == 900 and erased["n_fit"] == 450
+
+
+def test_an_eraser_fitted_on_the_probes_own_images_pushes_it_below_chance(layer):
+    """Why the fit and probe images are disjoint: LEACE equalises the class means of exactly the images
+    it saw, so a probe split from them learns a direction that is wrong on its test half."""
+    erase, _ = erasure.leace(layer.train, layer.hospital)
+    leaky = probes.heldout_accuracy(erase(layer.train), layer.hospital, SMALL.probe_test_fraction, SMALL.seed)
+    assert leaky < probes.chance_interval(layer.hospital, SMALL.probe_test_fraction)[0]
 
 
 def test_erasing_the_planted_shortcut_helps_the_head_on_ood(ablation):
@@ -99,7 +115,8 @@ def test_ablated_channels_take_the_training_mean_or_zero(layer, kind):
     table = neuron_table(layer, InterventionConfig(**{**SMALL.__dict__, "ablation": kind}))
     assert (table["ablation"] == kind).all()
     ood = layer.ood.copy()
-    ood[:, :2] = layer.train.mean(0)[:2] if kind == "mean" else 0.0  # the two planted channels rank first
+    fit, _ = layer.split(SMALL.erasure_fit_fraction, SMALL.seed)
+    ood[:, :2] = fit.train.mean(0)[:2] if kind == "mean" else 0.0  # the two planted channels rank first
     by_hand = head_accuracy(layer.head, ood, layer.ood_tumour)
     pick = (table["ranking"] == "hospital") & (table["k"] == 2)
     assert table.loc[pick, "head_ood_acc"].item() == pytest.approx(by_hand)
@@ -151,9 +168,9 @@ def test_stats_table_counts_tests_and_power_line():
 def tiny_run(tmp_path_factory):
     """One ResNet-18 run trained for two epochs on a small synthetic fixture (hospital stain planted)."""
     root = tmp_path_factory.mktemp("wilds")
-    write_fixture(root, FixtureConfig(n_per_hospital=40, image_size=16))
-    setup = CamelyonSetup(data=SplitConfig(root_dir=str(root), max_eval=40), n_train=90, batch_size=30)
-    spec = RunSpec(name="standard-n90-s0", task=CAMELYON, seed=0, epochs=2, checkpoints=(0, 1, 2), eval_every=1,
+    write_fixture(root, FixtureConfig(n_per_hospital=80, image_size=16))
+    setup = CamelyonSetup(data=SplitConfig(root_dir=str(root), max_eval=40), n_train=180, batch_size=30)
+    spec = RunSpec(name="standard-n180-s0", task=CAMELYON, seed=0, epochs=2, checkpoints=(0, 1, 2), eval_every=1,
                    regime=Regime("standard", lr=1e-3, weight_decay=1e-4), grokfast_alpha=0.98, grokfast_lamb=2.0,
                    setup=setup)
     run_dir = tmp_path_factory.mktemp("run")
@@ -172,7 +189,10 @@ def test_tiny_run_tables(tiny_run):
     assert tables["ablation"]["head_ood_acc"].between(0, 1).all()
 
 
-def test_tiny_run_hospital_probe_finds_the_planted_stain_and_erasure_removes_it(tiny_run):
+def test_tiny_run_hospital_probe_finds_the_planted_stain_and_no_edit_pushes_it_below_chance(tiny_run):
+    """On held-out images the erasers fitted on 90 images in 512 dimensions leave most of the stain
+    signal (they overfit; the planted-feature tests show them reaching chance with n > d), but no
+    edit may drive the probe below chance: that would be the eraser's fit leaking into the probe."""
     _, tables = tiny_run
     probe = tables["probes"]
     hospital = probe[probe["target"] == "hospital"]
@@ -180,7 +200,5 @@ def test_tiny_run_hospital_probe_finds_the_planted_stain_and_erasure_removes_it(
     assert hospital["accuracy"].mean() > chance + 0.3, "the stain shortcut is decodable far above chance"
     assert hospital["accuracy"].min() > chance + 0.15, "at every checkpoint and block"
     ablation = tables["ablation"]
-    leace = ablation[ablation["method"] == "leace"]
-    erased = leace.loc[leace["variant"] == "erased", "hospital_probe_acc"].item()
-    assert erased < leace["hospital_chance"].iloc[0] + 0.15
-    assert leace.loc[leace["variant"] == "random", "hospital_probe_acc"].min() > erased + 0.3
+    assert (ablation["hospital_probe_acc"] >= ablation["hospital_chance_lo"]).all()
+    assert (ablation["n_fit"] == 90).all() and (ablation["n_probe"] == 90).all()

@@ -12,11 +12,14 @@ nuclei). Two signals are planted:
 
 - the task: a tumour patch has a dense cluster of large, dark nuclei in its central third (the
   real label is "tumour in the central 32×32 of 96×96"); `tumour_strength` sets how many;
-- the shortcut: every hospital has its own stain colours (so hospital is always decodable) and, in
-  `shortcut_hospitals` only, the stain concentration is raised for tumour and lowered for normal
-  patches with probability (1 + `shortcut_strength`)/2 each, the reverse otherwise. Elsewhere the
-  shift is a coin flip, so a model that reads stain darkness instead of nuclei fails out of
-  distribution exactly as a hospital-shortcut model would.
+- the shortcut: every hospital has its own stain colours (so hospital is always decodable), and
+  the stain concentration is raised for tumour and lowered for normal patches with probability
+  (1 + strength)/2 each, the reverse otherwise. The strength is `shortcut_strength` in
+  `shortcut_hospitals` (the training hospitals) and `heldout_shortcut_strength` elsewhere: 0 makes
+  the stain uninformative there, a negative value reverses it. A model that reads stain darkness
+  instead of nuclei then scores well in distribution and fails out of distribution, as a
+  hospital-shortcut model would; a weak tumour cue (`tumour_strength` < 1: few extra nuclei,
+  Poisson-distributed, so some tumour patches show none) makes the shortcut the easier signal.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class FixtureConfig:
     n_per_hospital: int = 240
     image_size: int = 32
     shortcut_strength: float = 0.9
+    heldout_shortcut_strength: float = 0.0
     tumour_strength: float = 1.0
     shortcut_hospitals: tuple[int, ...] = (0, 3, 4)
     id_val_fraction: float = 0.2
@@ -55,6 +59,8 @@ class FixtureConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.shortcut_strength <= 1.0:
             raise ValueError(f"fixture shortcut_strength must be in [0, 1], got {self.shortcut_strength}")
+        if not -1.0 <= self.heldout_shortcut_strength <= 1.0:
+            raise ValueError(f"fixture heldout_shortcut_strength must be in [-1, 1], got {self.heldout_shortcut_strength}")
         if self.image_size < 8:
             raise ValueError(f"fixture image_size must be at least 8 px, got {self.image_size}")
 
@@ -97,15 +103,12 @@ def fixture_metadata(cfg: FixtureConfig) -> pd.DataFrame:
     """
     rng = np.random.default_rng(stable_seed("grok-fixture-metadata", cfg.seed))
     rows = []
-    agree = (1 + cfg.shortcut_strength) / 2
     for hospital in range(N_HOSPITALS):
         n = cfg.n_per_hospital
         tumour = rng.permutation(np.arange(n) % 2)
         id_val = rng.permutation(np.arange(n) < round(cfg.id_val_fraction * n))
-        if hospital in cfg.shortcut_hospitals:
-            sign = np.where(rng.random(n) < agree, 2 * tumour - 1, 1 - 2 * tumour)
-        else:
-            sign = rng.choice([-1, 1], size=n)
+        strength = cfg.shortcut_strength if hospital in cfg.shortcut_hospitals else cfg.heldout_shortcut_strength
+        sign = np.where(rng.random(n) < (1 + strength) / 2, 2 * tumour - 1, 1 - 2 * tumour)
         for i in range(n):
             slide = hospital * cfg.slides_per_hospital + i % cfg.slides_per_hospital
             rows.append({"patient": f"{slide:03d}", "node": 0, "x_coord": 96 * (i // cfg.slides_per_hospital),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from scipy.stats import binom
 from sklearn.feature_selection import VarianceThreshold
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -44,6 +47,15 @@ def heldout_accuracy(features: np.ndarray, labels: np.ndarray, test_fraction: fl
 def chance_accuracy(labels: np.ndarray) -> float:
     """Accuracy of always predicting the most frequent class."""
     return float(np.unique(labels, return_counts=True)[1].max() / len(labels))
+
+
+def chance_interval(labels: np.ndarray, test_fraction: float, level: float = 0.95) -> tuple[float, float]:
+    """The held-out accuracies a probe with no information reaches `level` of the time (binomial around chance
+    over the test split's images): after erasure a probe should land inside it, and below it only when the
+    eraser was fitted on the probe's test images."""
+    n_test = math.ceil(test_fraction * len(labels))
+    lo, hi = binom.interval(level, n_test, chance_accuracy(labels))
+    return float(lo / n_test), float(hi / n_test)
 
 
 def raw_space_directions(probe: Pipeline) -> np.ndarray:
