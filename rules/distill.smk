@@ -14,8 +14,8 @@ def distill_prediction_source():
     if LM is None:
         raise WorkflowError("Invalid configuration. stage distill needs a language model: model.source local or hf.")
     predict = DISTILL["predict"]
-    layer = depth_layer(len(LM.layers) if config["model"]["layers"] == "all" else max(LM.layers) + 1,
-                        DISTILL["layer_depth"])
+    n_layers = LM.teacher.n_layers if LM.source == "local" else config["model"]["n_layers"]
+    layer = depth_layer(n_layers, DISTILL["layer_depth"])
     problems = []
     if predict["trial"] not in SAE.trials:
         problems.append(f"distill.predict.trial {predict['trial']!r} is not in sae.trials ({', '.join(SAE.trials)})")
