@@ -30,12 +30,19 @@ def distill_prediction_source():
                         f"({', '.join(SAE.snapshots)})")
     if problems:
         raise WorkflowError("Invalid configuration. " + "; ".join(problems) + ".")
-    return (f"{RESULTS}/kd/{predict['trial']}/{SAE.model}/{DISTILL['teacher_revision']}/L{layer:02d}/"
-            f"{predict['snapshot']}.json", layer)
+    records = kd_snapshot_files(predict["trial"], SAE.model, DISTILL["teacher_revision"], f"{layer:02d}")
+    return records[SAE.snapshots.index(predict["snapshot"])], layer
+
+
+DISTILL_STUDENTS = [(width, seed) for width in DISTILL["widths"] for seed in DISTILL["seeds"]]
+
+
+def student_name(width, seed):
+    return f"w{width}-s{seed}"
 
 
 def student_dir(model, width, seed):
-    return f"{DISTILL_DIR}/{model}/w{width}-s{seed}"
+    return f"{DISTILL_DIR}/{model}/{student_name(width, seed)}"
 
 
 def distill_teacher_input(wildcards):
@@ -53,7 +60,7 @@ def distill_student_params(wildcards):
 
 
 def all_students(model):
-    return [student_dir(model, width, seed) for width in DISTILL["widths"] for seed in DISTILL["seeds"]]
+    return [student_dir(model, width, seed) for width, seed in DISTILL_STUDENTS]
 
 
 if stage_enabled("distill"):
@@ -99,7 +106,7 @@ if stage_enabled("distill"):
             floors=f"{DISTILL_DIR}/{{model}}/floors.csv",
             curves=f"{DISTILL_DIR}/{{model}}/curves.csv",
         params:
-            students=[{"width": w, "seed": s} for w in DISTILL["widths"] for s in DISTILL["seeds"]],
+            students=[{"width": width, "seed": seed} for width, seed in DISTILL_STUDENTS],
             floor_fraction=DISTILL["floor_fraction"],
         wildcard_constraints:
             model=pinned([SAE.model]),
@@ -122,7 +129,7 @@ if stage_enabled("distill"):
             probe=DISTILL["probe"],
             corpus=as_params(LM.corpus),
             layer=DISTILL_LAYER,
-            students=[f"w{w}-s{s}" for w in DISTILL["widths"] for s in DISTILL["seeds"]],
+            students=[student_name(width, seed) for width, seed in DISTILL_STUDENTS],
             teacher=LM.name,
             revision=DISTILL["teacher_revision"],
             device=config["device"],

@@ -3,10 +3,11 @@ import logging
 
 from interplab.distill.teacher import load_teacher
 from interplab.distill.train import DistillConfig, measured_floor, train_student
-from interplab.io import atomic_directory, provenance, sha256_file, sha256_json, write_json, write_table
+from interplab.io import provenance, sha256_file, sha256_json, write_table
 from interplab.runtime import resolve_device
-from interplab.teacher.bridge import PROVENANCE_FILE, WEIGHTS_FILE, WEIGHTS_HASH_KEY
+from interplab.teacher.bridge import WEIGHTS_FILE
 from interplab.teacher.streams import load_streams
+from interplab.teacher.train import save_checkpoint
 from interplab.workflow import job
 
 with job(snakemake) as sm:  # noqa: F821
@@ -21,7 +22,5 @@ with job(snakemake) as sm:  # noqa: F821
     logging.info("width %d seed %d: measured floor %.4f nats (resumed from step %d)", cfg.width, cfg.seed, floor,
                  run.resumed_from_step)
     prov = provenance(p.student, inputs=inputs, seed=cfg.seed, teacher=p.teacher, revision=p.revision)
-    with atomic_directory(sm.output.student) as staging:
-        run.student.save_pretrained(staging)
-        write_json(staging / PROVENANCE_FILE, {**prov, WEIGHTS_HASH_KEY: sha256_file(staging / WEIGHTS_FILE)})
+    save_checkpoint(run.student, None, sm.output.student, prov)
     write_table(sm.output.history, run.history.assign(width=cfg.width, seed=cfg.seed), prov)

@@ -59,11 +59,13 @@ def heldout_loss(model: GPTNeoXForCausalLM, rows: torch.Tensor, batch_size: int)
 
 
 def save_checkpoint(model: GPTNeoXForCausalLM, tokenizer: Any, target: PathLike, provenance: Mapping[str, Any]) -> None:
-    """An HF directory (weights, config, tokenizer, provenance with the weights' sha256), renamed into
-    place when complete; `load_bridge` verifies the weights against the recorded hash."""
+    """An HF directory (weights, config, tokenizer if given, provenance with the weights' sha256),
+    renamed into place when complete; `verify_checkpoint` checks the weights against the recorded
+    hash (teachers and distilled students alike)."""
     with atomic_directory(target) as staging:
         model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(staging)
         write_json(staging / PROVENANCE_FILE, {**provenance, WEIGHTS_HASH_KEY: sha256_file(staging / WEIGHTS_FILE)})
 
 
