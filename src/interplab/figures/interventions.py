@@ -110,8 +110,8 @@ def ablation(table: pd.DataFrame, path: str | Path, provenance=None) -> None:
                Line2D([], [], **NO_EDIT_STYLE, label="no edit"), Line2D([], [], **CHANCE_STYLE, label="chance"),
                Patch(color=CHANCE_STYLE["color"], alpha=0.2, label="95% range of a no-information probe")]
     fig.legend(handles=handles, loc="lower center", ncol=3, bbox_to_anchor=(0.5, 0.0))
-    fig.suptitle("Hospital subspace erased vs a random one (erasers fitted on part of the training images, "
-                 "probes retrained on the rest)", fontsize=9.5)
+    fig.suptitle("Hospital subspace erased vs a random one (erasers and probes fitted on the probe-training "
+                 "images, probes scored on held-out images)", fontsize=9.5)
     fig.tight_layout(rect=(0, 0.6 / fig.get_figheight(), 1, 1))  # 0.6 in for the two-row legend
     style.save(fig, path, provenance)
 

@@ -36,12 +36,18 @@ def split(features: np.ndarray, labels: np.ndarray, test_fraction: float, seed: 
     return train_test_split(features, labels, test_size=test_fraction, random_state=seed, stratify=stratify)
 
 
-def heldout_accuracy(features: np.ndarray, labels: np.ndarray, test_fraction: float = 0.3, seed: int = 0) -> float:
-    """Fit a probe on part of the images and score it on the rest; chance-level for a single class."""
-    if len(np.unique(labels)) < 2:
+def fitted_accuracy(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+                    seed: int = 0) -> float:
+    """Accuracy on (x_test, y_test) of a probe fitted on (x_train, y_train); NaN when training has one class."""
+    if len(np.unique(y_train)) < 2:
         return float("nan")
+    return float(fit_probe(x_train, y_train, seed).score(x_test, y_test))
+
+
+def heldout_accuracy(features: np.ndarray, labels: np.ndarray, test_fraction: float = 0.3, seed: int = 0) -> float:
+    """Fit a probe on part of the images and score it on the rest."""
     x_tr, x_te, y_tr, y_te = split(features, labels, test_fraction, seed)
-    return float(fit_probe(x_tr, y_tr, seed).score(x_te, y_te))
+    return fitted_accuracy(x_tr, y_tr, x_te, y_te, seed)
 
 
 def chance_accuracy(labels: np.ndarray) -> float:

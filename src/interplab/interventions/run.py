@@ -11,11 +11,13 @@
 - neurons:  top-K hospital-selective channels ablated, beside random-K and tumour-selective K.
 
 Every eraser, direction and selectivity is fitted on the run's own training images (training
-hospitals only) and applied unchanged to the OOD hospital, where the head is scored. Erasers and
-channel selectivities see only a fit part of the training images (`erasure_fit_fraction`); the
-probes retrained after an edit are fitted and scored on the disjoint rest, because a probe scored
-on images its eraser was fitted on lands below chance (the eraser equalised exactly those images'
-class means, so the probe's train and test halves lean opposite ways). The
+hospitals only) and applied unchanged to the OOD hospital, where the head is scored. The training
+images are split once into a probe-training and a probe-test part (`probe_test_fraction`). Erasers
+and channel selectivities are fitted on the probe-training part, the probes after an edit are
+retrained on the edited probe-training part and scored on the edited probe-test part: the LEACE
+protocol, under which a perfect eraser leaves the probe at chance. (Fitting the eraser on images
+the probe is then split from pushes the probe below chance: the eraser equalised exactly those
+images' class means, so the probe's train and test parts lean opposite ways.) The
 interventions act on layer4 (the 512-d vector the fc head reads) of one checkpoint: the one with
 the best OOD accuracy by default (`checkpoint: peak_ood`), where a shortcut should matter most.
 The table builders take a `LayerData`, so they run on planted features as well as on a real run.
@@ -24,6 +26,7 @@ The table builders take a `LayerData`, so they run on planted features as well a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -49,7 +52,6 @@ class InterventionConfig:
 
     checkpoint: str | int = PEAK_OOD
     probe_test_fraction: float = 0.3
-    erasure_fit_fraction: float = 0.5
     inlp_rounds: int = 5
     steering_strengths: tuple[float, ...] = (-3, -2, -1, 0, 1, 2, 3)
     random_draws: int = 5
@@ -77,9 +79,10 @@ class LayerData:
     ood_tumour: np.ndarray
     head: Head
 
-    def split(self, fit_fraction: float, seed: int) -> tuple["LayerData", "LayerData"]:
-        """Two disjoint parts of the training images (stratified by hospital), each with the OOD images and head."""
-        fit, rest, _, _ = probes.split(np.arange(len(self.hospital)), self.hospital, 1.0 - fit_fraction, seed)
+    def split(self, test_fraction: float, seed: int) -> tuple["LayerData", "LayerData"]:
+        """Probe-training and probe-test parts of the training images (disjoint, stratified by hospital),
+        each with the OOD images and the head."""
+        fit, rest, _, _ = probes.split(np.arange(len(self.hospital)), self.hospital, test_fraction, seed)
 
         def part(rows: np.ndarray) -> "LayerData":
             return dataclasses.replace(self, train=self.train[rows], hospital=self.hospital[rows], tumour=self.tumour[rows])
@@ -131,38 +134,44 @@ def probe_table(features_by_epoch: dict[int, dict[str, np.ndarray]], hospital: n
     return pd.DataFrame(rows)
 
 
-def _probe_scores(data: LayerData, edited_train: np.ndarray, edited_ood: np.ndarray, cfg: InterventionConfig) -> dict:
-    """What an edit leaves: hospital / tumour probes retrained on `data`'s training images, the head on OOD."""
-    return {"hospital_probe_acc": probes.heldout_accuracy(edited_train, data.hospital, cfg.probe_test_fraction, cfg.seed),
-            "tumour_probe_acc": probes.heldout_accuracy(edited_train, data.tumour, cfg.probe_test_fraction, cfg.seed),
-            "head_ood_acc": head_accuracy(data.head, edited_ood, data.ood_tumour)}
+def _edited_scores(train: LayerData, test: LayerData, edit: erasure.Eraser, cfg: InterventionConfig) -> dict:
+    """What an edit leaves: hospital / tumour probes retrained on the edited probe-training images and
+    scored on the edited probe-test images, and the trained head on the edited OOD images."""
+    x_train, x_test = edit(train.train), edit(test.train)
+    return {"hospital_probe_acc": probes.fitted_accuracy(x_train, train.hospital, x_test, test.hospital, cfg.seed),
+            "tumour_probe_acc": probes.fitted_accuracy(x_train, train.tumour, x_test, test.tumour, cfg.seed),
+            "head_ood_acc": head_accuracy(train.head, edit(train.ood), train.ood_tumour)}
+
+
+def _unedited(h: np.ndarray) -> np.ndarray:
+    return h
 
 
 def ablation_table(data: LayerData, cfg: InterventionConfig) -> pd.DataFrame:
     """No edit, then each erasure method and `random_draws` random subspaces of the rank it removed.
 
-    Erasers are fitted on the fit part of the training images; the retrained probes are scored on the
-    rest, beside the interval a no-information hospital probe would land in (`hospital_chance_lo/hi`).
+    Erasers are fitted on the probe-training images only, beside the interval a no-information
+    hospital probe lands in on the probe-test images (`hospital_chance_lo/hi`).
     """
-    fit, held = data.split(cfg.erasure_fit_fraction, cfg.seed)
+    train, test = data.split(cfg.probe_test_fraction, cfg.seed)
     fitters = {
-        "rowspace": lambda: erasure.probe_rowspace(fit.train, fit.hospital, cfg.seed),
-        "inlp": lambda: erasure.inlp(fit.train, fit.hospital, rounds=cfg.inlp_rounds, seed=cfg.seed),
-        "leace": lambda: erasure.leace(fit.train, fit.hospital),
+        "rowspace": lambda: erasure.probe_rowspace(train.train, train.hospital, cfg.seed),
+        "inlp": lambda: erasure.inlp(train.train, train.hospital, rounds=cfg.inlp_rounds, seed=cfg.seed),
+        "leace": lambda: erasure.leace(train.train, train.hospital),
     }
-    rows = [{"method": "none", "variant": "none", "draw": 0, "rank": 0, **_probe_scores(held, held.train, held.ood, cfg)}]
+    rows = [{"method": "none", "variant": "none", "draw": 0, "rank": 0, **_edited_scores(train, test, _unedited, cfg)}]
     for method, fit_eraser in fitters.items():
         erase, rank = fit_eraser()
         rows.append({"method": method, "variant": "erased", "draw": 0, "rank": rank,
-                     **_probe_scores(held, erase(held.train), erase(held.ood), cfg)})
+                     **_edited_scores(train, test, erase, cfg)})
         for draw in range(cfg.random_draws):
-            control = erasure.random_subspace(fit.train, rank, seed=stable_seed("random-subspace", cfg.seed, method, draw))
+            control = erasure.random_subspace(train.train, rank, seed=stable_seed("random-subspace", cfg.seed, method, draw))
             rows.append({"method": method, "variant": "random", "draw": draw, "rank": rank,
-                         **_probe_scores(held, control(held.train), control(held.ood), cfg)})
-    lo, hi = probes.chance_interval(held.hospital, cfg.probe_test_fraction)
-    return pd.DataFrame(rows).assign(hospital_chance=probes.chance_accuracy(held.hospital), hospital_chance_lo=lo,
-                                     hospital_chance_hi=hi, tumour_chance=probes.chance_accuracy(held.tumour),
-                                     n_fit=len(fit.hospital), n_probe=len(held.hospital))
+                         **_edited_scores(train, test, control, cfg)})
+    lo, hi = probes.chance_interval(data.hospital, cfg.probe_test_fraction)
+    return pd.DataFrame(rows).assign(hospital_chance=probes.chance_accuracy(data.hospital), hospital_chance_lo=lo,
+                                     hospital_chance_hi=hi, tumour_chance=probes.chance_accuracy(data.tumour),
+                                     n_probe_train=len(train.hospital), n_probe_test=len(test.hospital))
 
 
 def steering_table(data: LayerData, cfg: InterventionConfig) -> pd.DataFrame:
@@ -191,23 +200,22 @@ def neuron_table(data: LayerData, cfg: InterventionConfig) -> pd.DataFrame:
     """Top-K hospital-selective channels ablated, beside random-K draws and top-K tumour-selective channels.
 
     K values beyond the channel count are capped at it; ablation replaces a channel by its training
-    mean (`ablation: mean`) or by zero. Selectivities and means come from the fit part of the
-    training images, the retrained probes from the rest (as in `ablation_table`).
+    mean (`ablation: mean`) or by zero. Selectivities and means come from the probe-training images
+    (as in `ablation_table`).
     """
-    fit, held = data.split(cfg.erasure_fit_fraction, cfg.seed)
+    train, test = data.split(cfg.probe_test_fraction, cfg.seed)
     n_channels = data.train.shape[1]
     ks = sorted({min(int(k), n_channels) for k in cfg.neuron_k})
-    fill = fit.train.mean(0) if cfg.ablation == "mean" else np.zeros(n_channels)
-    ranked = {"hospital": neurons.selectivity(fit.train, fit.hospital),
-              "tumour": neurons.selectivity(fit.train, fit.tumour)}
+    fill = train.train.mean(0) if cfg.ablation == "mean" else np.zeros(n_channels)
+    ranked = {"hospital": neurons.selectivity(train.train, train.hospital),
+              "tumour": neurons.selectivity(train.train, train.tumour)}
     rows = []
     for k in ks:
         chosen = [(name, 0, neurons.top_channels(scores, k)) for name, scores in ranked.items()]
         chosen += [("random", draw, neurons.random_channels(n_channels, k, stable_seed("random-k", cfg.seed, k, draw)))
                    for draw in range(cfg.random_k_draws)]
         for ranking, draw, channels in chosen:
-            scores = _probe_scores(held, neurons.mean_ablate(held.train, channels, fill),
-                                   neurons.mean_ablate(held.ood, channels, fill), cfg)
+            scores = _edited_scores(train, test, partial(neurons.mean_ablate, channels=channels, means=fill), cfg)
             rows.append({"ranking": ranking, "k": k, "draw": draw, **scores})
     return pd.DataFrame(rows).assign(ablation=cfg.ablation, n_channels=n_channels)
 
