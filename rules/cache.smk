@@ -1,5 +1,7 @@
 # Experiment 2, first half (stage lm): residual-stream caches results/cache/{model}/{ckpt}/L{LL}/,
 # one directory per layer (shards + manifest.json), read by interplab.activations.ActivationCache.
+# With sae.source: stream the SAEs read the LM forward itself, so the job (then named
+# heldout_cache) writes only the held-out split the KD measurement reads: no training cache.
 from interplab.activations import layer_dirname
 
 
@@ -19,8 +21,10 @@ def cache_inputs(wildcards):
 if LM is not None:
     register_targets("lm", [cache_dir(LM.label, ckpt, layer) for ckpt in LM.revisions for layer in LM.layers])
 
-    rule cache_build:
+    rule:
         """One forward pass per batch captures every requested layer's blocks.{L}.hook_resid_post."""
+        name:
+            "cache_build" if config["sae"]["source"] == "cache" else "heldout_cache"
         input:
             unpack(cache_inputs),
         output:
@@ -30,6 +34,7 @@ if LM is not None:
             name=LM.name,
             layers=list(LM.layers),
             cache=config["cache"],
+            splits=["train", "heldout"] if config["sae"]["source"] == "cache" else ["heldout"],
             dtype=config["model"]["dtype"],
             batch_size=config["model"]["batch_size"],
             device=config["device"],

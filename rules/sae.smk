@@ -1,5 +1,7 @@
-# Experiment 2, second half (stage sae): three L1 trials of SAEs per cached (model, ckpt, layer),
-# every token snapshot in SAELens's layout and the published sae_layer{LL}_{SNAPSHOT}.pt naming.
+# Experiment 2, second half (stage sae): three L1 trials of SAEs per (model, ckpt, layer), every
+# token snapshot in SAELens's layout and the published sae_layer{LL}_{SNAPSHOT}.pt naming. One job
+# per (model, ckpt, layer group) trains every trial of the group's layers from one pass over the
+# activations: the lm stage's caches (sae.source: cache) or the LM forward itself (stream).
 # With model.source synthetic, the cache is generated from a known dictionary (rule
 # sae_synthetic_cache) and every SAE is also scored against it (rule sae_recovery).
 from interplab.sae.plan import SYNTHETIC_CKPT, sae_plan, synthetic_config
@@ -10,6 +12,7 @@ except ValueError as error:
     raise WorkflowError(f"Invalid configuration. config: {error}") from None
 SAE_LAYERS = [f"{layer:02d}" for layer in SAE.layers]
 SAE_DIR = f"{RESULTS}/sae/{{trial}}/{{model}}/{{ckpt}}"
+SAE_TRAINING_KEYS = [key for key in config["sae"] if key != "threads"]  # threads never change the numbers
 
 
 def sae_outputs(trial, model, ckpt, layer):
@@ -23,11 +26,48 @@ def sae_outputs(trial, model, ckpt, layer):
     }
 
 
-def sae_trial_params(wildcards):
-    """The sae settings one trial's job depends on: its own L1 policy and the shared training keys,
-    never another trial's entry or the thread count (neither changes its numbers)."""
-    shared = {key: value for key, value in config["sae"].items() if key not in ("trials", "threads")}
-    return {**shared, "trials": {wildcards.trial: config["sae"]["trials"][wildcards.trial]}}
+def sae_group_jobs(group):
+    """(trial, layer) of every SAE one group job trains."""
+    return [(trial, f"{layer:02d}") for trial in SAE.trials for layer in SAE.groups[group]]
+
+
+def sae_group_outputs(group):
+    """Every file one group job writes, per kind, over its trials × layers ({model}, {ckpt} wildcards)."""
+    outputs = [sae_outputs(trial, "{model}", "{ckpt}", layer) for trial, layer in sae_group_jobs(group)]
+    return {"cfg": [p for o in outputs for p in o["cfg"]], "weights": [p for o in outputs for p in o["weights"]],
+            "pt": [p for o in outputs for p in o["pt"]], "log": [o["log"] for o in outputs]}
+
+
+def sae_group_members(group):
+    """What the job script needs per SAE: where its snapshots, .pt files, log and work dir go."""
+
+    def members(wildcards):
+        listed = []
+        for trial, layer in sae_group_jobs(group):
+            out = sae_outputs(trial, wildcards.model, wildcards.ckpt, layer)
+            listed.append({"trial": trial, "layer": int(layer), "log": out["log"],
+                           "snapshot_dirs": [str(Path(p).parent) for p in out["cfg"]], "pt": out["pt"],
+                           "work_dir": f"{RESULTS}/sae/{trial}/{wildcards.model}/{wildcards.ckpt}/L{layer}/.train"})
+        return listed
+
+    return members
+
+
+def sae_group_inputs(group):
+    def inputs(wildcards):
+        if SAE.source == "stream":
+            return cache_inputs(wildcards)
+        return {"cache": [cache_dir(wildcards.model, wildcards.ckpt, layer) for layer in SAE.groups[group]]}
+
+    return inputs
+
+
+def sae_stream_params():
+    """The LM settings a streaming job's numbers depend on (None when the SAEs read caches)."""
+    if SAE.source != "stream":
+        return None
+    return {"source": LM.source, "name": LM.name, "dtype": config["model"]["dtype"],
+            "batch_size": config["model"]["batch_size"], "train_tokens": config["cache"]["train_tokens"]}
 
 
 def sae_cache_input(wildcards):
@@ -49,33 +89,39 @@ def sae_all_outputs():
 register_targets("sae", sae_all_outputs())
 
 
-rule sae_train:
-    """One SAE per (trial, model, ckpt, layer); resumes from its last snapshot after a kill."""
-    input:
-        cache=sae_cache_input,
-    output:
-        **sae_outputs("{trial}", "{model}", "{ckpt}", "{layer}"),
-    params:
-        sae=sae_trial_params,
-        snapshots=list(SAE.snapshots),
-        work_dir=f"{SAE_DIR}/L{{layer}}/.train",
-        device=config["device"],
-    wildcard_constraints:
-        trial=pinned(SAE.trials),
-        model=pinned([SAE.model]),
-        ckpt=pinned(SAE.ckpts),
-        layer=pinned(SAE_LAYERS),
-    log:
-        f"{LOGS}/sae/{{trial}}/{{model}}/{{ckpt}}/L{{layer}}.log",
-    benchmark:
-        f"{BENCH}/sae/{{trial}}/{{model}}/{{ckpt}}/L{{layer}}.tsv"
-    threads: config["sae"]["threads"]
-    resources:
-        mem_mb=by_attempt(4000),
-        runtime=by_attempt(240),
-        gpu=1,
-    script:
-        "../scripts/sae_train.py"
+# One rule per layer group (sae_train_L00_03, ...): a group's outputs span its layers, which a
+# single wildcard pattern cannot express.
+for _group in SAE.groups:
+
+    rule:
+        """Every trial × layer SAE of one layer group from one pass over the data; resumes after a kill."""
+        name:
+            f"sae_train_{_group}"
+        input:
+            unpack(sae_group_inputs(_group)),
+        output:
+            **sae_group_outputs(_group),
+        params:
+            sae={key: config["sae"][key] for key in SAE_TRAINING_KEYS},
+            members=sae_group_members(_group),
+            snapshots=list(SAE.snapshots),
+            layers=list(SAE.groups[_group]),
+            lm=sae_stream_params(),
+            device=config["device"],
+        wildcard_constraints:
+            model=pinned([SAE.model]),
+            ckpt=pinned(SAE.ckpts),
+        log:
+            f"{LOGS}/sae/{{model}}/{{ckpt}}/{_group}.log",
+        benchmark:
+            f"{BENCH}/sae/{{model}}/{{ckpt}}/{_group}.tsv"
+        threads: config["sae"]["threads"]
+        resources:
+            mem_mb=by_attempt(4000),
+            runtime=by_attempt(240),
+            gpu=1,
+        script:
+            "../scripts/sae_train.py"
 
 
 if SAE.synthetic:

@@ -17,11 +17,12 @@ with job(snakemake) as sm:  # noqa: F821
     bridge = load_bridge(BridgeSpec(source=p.source, name=sm.input.checkpoint if local else p.name,
                                     revision=None if local else ckpt, device=device, dtype=p.dtype))
     rows = load_streams(sm.input.streams)
-    streams = {split: take_tokens(rows[split], cache[f"{split}_tokens"], split) for split in rows}
+    streams = {split: take_tokens(rows[split], cache[f"{split}_tokens"], split) if split in p.splits
+               else rows[split][:0] for split in rows}  # a split not cached is written empty
     spec = CacheSpec(model=model, revision=ckpt, source=p.source, layers=layers, dtype=cache["dtype"],
                      shard_tokens=cache["shard_tokens"], batch_size=p.batch_size, loader=LOADER)
     inputs = {"streams": sm.input.streams, **({"weights": f"{sm.input.checkpoint}/model.safetensors"} if local else {})}
-    prov = provenance({"cache": cache, "model": p.name, "revision": ckpt, "layers": list(layers),
+    prov = provenance({"cache": cache, "splits": list(p.splits), "model": p.name, "revision": ckpt, "layers": list(layers),
                        "model_dtype": p.dtype, "batch_size": p.batch_size}, inputs=inputs)
     start = time.perf_counter()
     build_caches(bridge, streams, spec, dict(zip(layers, sm.output)), read_json(sm.input.record)["sha256"],

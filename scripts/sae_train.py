@@ -1,35 +1,70 @@
-"""Train one SAE (trial × model × ckpt × layer) from its activation cache; export every snapshot."""
+"""Train every trial × layer SAE of one layer group from one pass over its activations; export every snapshot."""
 import dataclasses
 import logging
 import time
 from pathlib import Path
 
-from interplab.activations import ActivationCache
-from interplab.io import provenance, write_table
+from interplab.activations import ActivationCache, hook_name
+from interplab.io import provenance, sha256_json, write_table
 from interplab.runtime import resolve_device
+from interplab.sae.checkpoint import WorkDir
 from interplab.sae.export import export_run
 from interplab.sae.plan import train_config
-from interplab.sae.checkpoint import WorkDir
-from interplab.sae.trainer import SAETrainer
+from interplab.sae.sources import LayerStack, LMStream, layer_columns
+from interplab.sae.trainer import GroupTrainer, Member
 from interplab.workflow import job
 
+
+def lm_stream(sm, layers, device):
+    """The LM forward over the training token split, every group layer's resid_post side by side."""
+    from interplab.teacher.bridge import LOADER, BridgeSpec, load_bridge
+    from interplab.teacher.streams import load_streams, take_tokens
+
+    lm, w = sm.params.lm, sm.wildcards
+    local = lm["source"] == "local"
+    checkpoint = getattr(sm.input, "checkpoint", None)
+    bridge = load_bridge(BridgeSpec(source=lm["source"], name=checkpoint if local else lm["name"],
+                                    revision=None if local else w.ckpt, device=device, dtype=lm["dtype"]))
+    tokens = take_tokens(load_streams(sm.input.streams)["train"], lm["train_tokens"], "train")
+    identity = {"model": lm["name"], "revision": w.ckpt, "loader": LOADER, "dtype": lm["dtype"], "layers": list(layers),
+                "tokens": Path(sm.input.record).read_text(), "train_tokens": lm["train_tokens"],
+                "weights": Path(checkpoint, "interplab_provenance.json").read_text() if local else None}
+    inputs = {"streams": sm.input.streams, **({"weights": f"{checkpoint}/model.safetensors"} if local else {})}
+    return LMStream(bridge, tokens, layers, lm["batch_size"], device, sha256_json(identity)), inputs
+
+
 with job(snakemake) as sm:  # noqa: F821
-    w = sm.wildcards
-    cache = ActivationCache(sm.input.cache)
-    cfg = train_config(sm.params.sae, w.trial, cache.d_model, w.model, w.ckpt, int(w.layer), resolve_device(sm.params.device))
+    w, p = sm.wildcards, sm.params
+    device = resolve_device(p.device)
+    layers = list(p.layers)
+    if p.sae["source"] == "stream":
+        source, inputs = lm_stream(sm, layers, device)
+    else:
+        caches = [ActivationCache(path) for path in sm.input.cache]
+        source = LayerStack(caches)
+        inputs = {f"manifest_L{c.layer:02d}": str(c.path / "manifest.json") for c in caches}
+    members = {}
+    for m in p.members:
+        cfg = train_config(p.sae, m["trial"], source.layer_d_model, w.model, w.ckpt, m["layer"], device)
+        members[(m["trial"], m["layer"])] = Member(cfg, m["work_dir"], layer_columns(layers.index(m["layer"]),
+                                                                                      source.layer_d_model))
     start = time.perf_counter()
-    run = SAETrainer(cfg, cache, sm.params.work_dir).train()
+    runs = GroupTrainer(members, source).train()
     seconds = time.perf_counter() - start
-    trained = (cfg.n_steps - run.resumed_from_step) * cfg.batch_size
-    logging.info("%d tokens trained in %.1fs (%.0f tokens/s on %s), resumed from step %d", trained, seconds,
-                 trained / seconds, cfg.device, run.resumed_from_step)
-    prov = provenance({"trial": w.trial, "sae": sm.params.sae, "train_config": dataclasses.asdict(cfg)},
-                      inputs={"manifest": f"{sm.input.cache}/manifest.json"},
-                      seed={"init": cfg.init_seed, "data": cfg.data_seed})
-    metadata = {"model_name": w.model, "revision": w.ckpt, "hook_name": cache.manifest["hook"], "layer": int(w.layer),
-                "trial": w.trial, "l1_form": cfg.l1.form, "recipe": cfg.recipe(), "provenance": prov}
-    names = sm.params.snapshots
-    export_run(sm.params.work_dir, run.snapshots, {n: Path(p).parent for n, p in zip(names, sm.output.cfg)},
-               dict(zip(names, sm.output.pt)), metadata)
-    write_table(sm.output.log, run.log, prov)
-    WorkDir(sm.params.work_dir).clear()
+    trained = sum((members[k].cfg.n_steps - run.resumed_from_step) * members[k].cfg.batch_size for k, run in runs.items())
+    logging.info("%d SAEs, %d SAE-tokens trained in %.1fs (%.0f SAE-tokens/s on %s, source %s)", len(runs), trained,
+                 seconds, trained / seconds, device, p.sae["source"])
+    for m in p.members:
+        key = (m["trial"], m["layer"])
+        cfg, run = members[key].cfg, runs[key]
+        prov = provenance({"trial": m["trial"], "sae": p.sae, "train_config": dataclasses.asdict(cfg),
+                           "layer_group": layers}, inputs=inputs, seed={"init": cfg.init_seed, "data": cfg.data_seed})
+        metadata = {"model_name": w.model, "revision": w.ckpt, "hook_name": hook_name(m["layer"]),
+                    "layer": m["layer"], "trial": m["trial"], "l1_form": cfg.l1.form, "recipe": cfg.recipe(),
+                    "provenance": prov}
+        names = p.snapshots
+        export_run(m["work_dir"], run.snapshots, dict(zip(names, map(Path, m["snapshot_dirs"]))),
+                   dict(zip(names, m["pt"])), metadata)
+        write_table(m["log"], run.log, prov)
+    for m in p.members:
+        WorkDir(m["work_dir"]).clear()

@@ -42,7 +42,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -147,24 +147,32 @@ class ActivationCache:
 
     def batches(self, batch_size: int, seed: int, epoch: int = 0, drop_last: bool = False) -> Iterator[torch.Tensor]:
         """Float32 [batch_size, d_model] batches in a seeded shuffled order (shard order and rows)."""
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        rng = np.random.default_rng(stable_seed("activation-batches", seed, epoch))
-        pending: list[torch.Tensor] = []
-        pending_rows = 0
-        for index in rng.permutation(len(self._split["shards"])):
-            rows = self.load_shard(int(index))
-            rows = rows[torch.from_numpy(rng.permutation(rows.shape[0]))]
-            pending.append(rows)
-            pending_rows += rows.shape[0]
-            if pending_rows < batch_size:
-                continue
-            stream = torch.cat(pending)
-            full = (stream.shape[0] // batch_size) * batch_size
-            yield from stream[:full].split(batch_size)
-            pending, pending_rows = [stream[full:]], stream.shape[0] - full
-        if pending_rows and not drop_last:
-            yield torch.cat(pending)
+        return shuffled_batches(len(self._split["shards"]), self.load_shard, batch_size, seed, epoch, drop_last)
+
+
+def shuffled_batches(n_shards: int, load_shard: Callable[[int], torch.Tensor], batch_size: int, seed: int,
+                     epoch: int = 0, drop_last: bool = False) -> Iterator[torch.Tensor]:
+    """Batches of the rows of `n_shards` shards, shard order and rows within each shard permuted by
+    (seed, epoch) alone: sources whose shards hold the same tokens (one layer's cache, or several
+    layers' side by side) yield the same tokens in the same order."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    rng = np.random.default_rng(stable_seed("activation-batches", seed, epoch))
+    pending: list[torch.Tensor] = []
+    pending_rows = 0
+    for index in rng.permutation(n_shards):
+        rows = load_shard(int(index))
+        rows = rows[torch.from_numpy(rng.permutation(rows.shape[0]))]
+        pending.append(rows)
+        pending_rows += rows.shape[0]
+        if pending_rows < batch_size:
+            continue
+        stream = torch.cat(pending)
+        full = (stream.shape[0] // batch_size) * batch_size
+        yield from stream[:full].split(batch_size)
+        pending, pending_rows = [stream[full:]], stream.shape[0] - full
+    if pending_rows and not drop_last:
+        yield torch.cat(pending)
 
 
 @dataclass

@@ -129,7 +129,7 @@ def test_config_changes_rerun_exactly_the_jobs_they_affect(lm_workdir):
         config["kd"]["student_widths"] = [1, 2, 4]
 
     floors_after = {"distill_floors": 1, "distill_figure": 2}
-    sae_and_after = {"sae_train": 4, "kd_measure": 4, "kd_table": 1, "sae_figure": 2, "sae_compare_trials": 1,
+    sae_and_after = {"sae_train_L00_01": 2, "kd_measure": 4, "kd_table": 1, "sae_figure": 2, "sae_compare_trials": 1,
                      "publish_trial": 1, "all": 1, **floors_after}
     assert planned_jobs(lm_workdir, "all", change=teacher_lr) == {
         "teacher_train": 1, "teacher_figure": 1, "cache_build": 2, "distill_student": 2, "distill_probe": 1,

@@ -85,8 +85,8 @@ def test_recovery_scored_against_ground_truth(sae_workdir):
 
 
 def test_logs_benchmarks_and_nothing_left_to_do(sae_workdir):
-    assert (sae_workdir / "results/logs/sae/A/synth/final/L00.log").exists()
-    assert (sae_workdir / "results/benchmarks/sae/A/synth/final/L00.tsv").exists()
+    assert "2 SAEs" in (sae_workdir / "results/logs/sae/synth/final/L00.log").read_text(), "one job, both trials"
+    assert (sae_workdir / "results/benchmarks/sae/synth/final/L00.tsv").exists()
     proc = run_snakemake(sae_workdir, "all", extra=["-n"])
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
@@ -116,12 +116,14 @@ def test_config_changes_rerun_exactly_the_jobs_they_affect(sae_workdir):
     def alive_threshold(config):
         config["kd"]["alive_threshold"] = 1.0e-4
 
-    one_trial = {"sae_train": 1, "sae_recovery": 1, "kd_measure": 1, "kd_table": 1, "sae_figure": 1,
-                 "sae_compare_trials": 1, "all": 1}
-    assert planned_jobs(sae_workdir, "all", change=add_trial) == one_trial, "a new trial retrains no other trial"
+    # Every trial of a layer group trains in one job (one pass over the data), so a change to one
+    # trial reruns the group and the measurements of every trial it wrote.
+    per_trial = {"sae_recovery": 1, "kd_measure": 1, "kd_table": 1, "sae_figure": 1}
+    group = {"sae_train_L00": 1, "sae_compare_trials": 1, "all": 1}
+    both_trials = {**group, **{k: 2 * v for k, v in per_trial.items()}}
+    assert planned_jobs(sae_workdir, "all", change=add_trial) == {**group, **{k: 3 * v for k, v in per_trial.items()}}
     assert planned_jobs(sae_workdir, "all", change=threads) == {}, "threads do not change the numbers"
-    assert planned_jobs(sae_workdir, "all", change=trial_lambda) == one_trial
-    assert planned_jobs(sae_workdir, "all", change=shared_lr) == {k: 2 * v if k not in ("sae_compare_trials", "all")
-                                                                 else v for k, v in one_trial.items()}
+    assert planned_jobs(sae_workdir, "all", change=trial_lambda) == both_trials
+    assert planned_jobs(sae_workdir, "all", change=shared_lr) == both_trials
     assert planned_jobs(sae_workdir, "all", change=alive_threshold) == {
         "kd_measure": 2, "kd_table": 2, "sae_figure": 2, "sae_compare_trials": 1, "all": 1}

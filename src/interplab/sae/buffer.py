@@ -41,25 +41,28 @@ def source_rows(source: ActivationSource, seed: int, read_size: int) -> Iterator
 
 
 def mixed_batches(source: ActivationSource, batch_size: int, capacity: int, seed: int,
-                  start_step: int = 0) -> Iterator[torch.Tensor]:
-    """[batch_size, d] float32 batches, from batch number `start_step` on (earlier ones are replayed, not served)."""
+                  start_step: int = 0, device: str | torch.device = "cpu") -> Iterator[torch.Tensor]:
+    """[batch_size, d] float32 batches, from batch number `start_step` on (earlier ones are replayed, not served).
+
+    The buffer lives on `device` (the training device), so batches never cross the host bus; only
+    each refill does, once per `capacity / 2` tokens. The order does not depend on the device."""
     served_per_round = (capacity // 2 // batch_size) * batch_size
     if served_per_round == 0:
         raise ValueError(f"sae.buffer_tokens ({capacity}) must hold at least two batches of {batch_size} tokens")
     generator = torch.Generator().manual_seed(stable_seed("mixing-buffer", seed))
     rows = source_rows(source, seed, read_size=batch_size)
-    buffer = torch.empty(capacity, source.d_model)
-    carry = torch.empty(0, source.d_model)
+    buffer = torch.empty(capacity, source.d_model, device=device)
+    carry = torch.empty(0, source.d_model, device=device)
     empty, step = capacity, 0  # buffer[:empty] needs (re)filling: all of it on the first round
     while True:
         filled = 0
         while filled < empty:
             if carry.shape[0] == 0:
-                carry = next(rows).float()
+                carry = next(rows).to(device, torch.float32)
             take = min(empty - filled, carry.shape[0])
             buffer[filled:filled + take] = carry[:take]
             carry, filled = carry[take:], filled + take
-        buffer = buffer[torch.randperm(capacity, generator=generator)]
+        buffer = buffer[torch.randperm(capacity, generator=generator).to(device)]
         for start in range(0, served_per_round, batch_size):
             if step >= start_step:
                 yield buffer[start:start + batch_size].clone()

@@ -68,8 +68,8 @@ def export_snapshot(weights: Mapping[str, torch.Tensor], snapshot_dir: PathLike,
     write_json(snapshot_dir / CFG_FILE, cfg)
 
 
-REBUILD_HINT = ("retrain that SAE (snakemake --forcerun sae_train <the snapshot's cfg.json>) or fetch a good copy "
-                "with dvc pull")
+REBUILD_HINT = ("retrain that SAE (snakemake --forcerun <the snapshot's cfg.json>: its layer group reruns) "
+                "or fetch a good copy with dvc pull")
 
 
 def recorded_hashes(snapshot_dir: PathLike) -> dict[str, str]:

@@ -30,6 +30,17 @@ class SAEPlan:
     snapshots: tuple[str, ...]  # snapshot names in order, ending with "final"
     synthetic: bool
     snapshot_tokens: Mapping[str, int]  # training tokens seen at each snapshot
+    source: str  # cache | stream
+    groups: Mapping[str, tuple[int, ...]]  # layer-group name -> its layers: one training job each
+
+    def group_of(self, layer: int) -> str:
+        return next(name for name, layers in self.groups.items() if layer in layers)
+
+
+def layer_groups(layers: tuple[int, ...], size: int) -> dict[str, tuple[int, ...]]:
+    """Consecutive chunks of `size` layers, named by their first and last layer (L00_03, or L05)."""
+    chunks = [layers[i:i + size] for i in range(0, len(layers), size)]
+    return {(f"L{c[0]:02d}" if len(c) == 1 else f"L{c[0]:02d}_{c[-1]:02d}"): tuple(c) for c in chunks}
 
 
 def l1_policy(trial: Mapping[str, Any]) -> L1Policy:
@@ -54,9 +65,13 @@ def sae_plan(config: Mapping[str, Any]) -> SAEPlan:
     if n_steps < 1:
         raise ValueError(f"sae.training_tokens ({sae['training_tokens']}) is below one batch "
                          f"(sae.batch_size = {sae['batch_size']})")
+    if sae["source"] == "stream" and model["source"] == SYNTHETIC:
+        raise ValueError("sae.source 'stream' needs a language model (model.source local or hf); the synthetic "
+                         "source is generated into a cache: use sae.source: cache")
     schedule = snapshot_schedule(tuple(sae["snapshots"]), sae["batch_size"], n_steps)
     tokens = {name: step * sae["batch_size"] for name, step in schedule.items()}
-    return SAEPlan(label, tuple(ckpts), tuple(layers), trials, tuple(schedule), model["source"] == SYNTHETIC, tokens)
+    return SAEPlan(label, tuple(ckpts), tuple(layers), trials, tuple(schedule), model["source"] == SYNTHETIC, tokens,
+                   sae["source"], layer_groups(tuple(layers), sae["layer_group_size"]))
 
 
 def synthetic_config(config: Mapping[str, Any]) -> SyntheticConfig:
@@ -66,8 +81,9 @@ def synthetic_config(config: Mapping[str, Any]) -> SyntheticConfig:
 
 def train_config(sae: Mapping[str, Any], trial: str, d_in: int, model: str, ckpt: str, layer: int,
                  device: str) -> TrainConfig:
-    """One job's TrainConfig. Seeds depend on (model, ckpt, layer), never on the trial: every trial
-    starts from the same weights and reads the same activation order."""
+    """One SAE's TrainConfig. The init seed depends on (model, ckpt, layer) and the data seed on
+    (model, ckpt), never on the trial or the layer group: every trial starts from the same weights,
+    and every SAE of a (model, ckpt) reads the same token order, whichever group trains it."""
     where = (sae["seed"], model, ckpt, layer)
     return TrainConfig(
         d_in=d_in, d_sae=sae["dict_size"] or sae["expansion"] * d_in, l1=l1_policy(sae["trials"][trial]),
@@ -77,5 +93,6 @@ def train_config(sae: Mapping[str, Any], trial: str, d_in: int, model: str, ckpt
         b_pre_init_tokens=sae["b_pre_init_tokens"], normalize_activations=sae["normalize_activations"],
         normalize_tokens=sae["normalize_tokens"], buffer_tokens=sae["buffer_tokens"], log_every=sae["log_every"],
         alive_window_tokens=sae["alive_window_tokens"], init_seed=stable_seed("sae-init", *where),
-        data_seed=stable_seed("sae-data", *where), compile=sae["compile"], device=device,
+        data_seed=stable_seed("sae-data", sae["seed"], model, ckpt), compile=sae["compile"],
+        matmul_precision=sae["matmul_precision"], device=device,
     )

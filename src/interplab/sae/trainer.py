@@ -21,7 +21,7 @@ import logging
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal, Mapping
 
 import pandas as pd
 import torch
@@ -62,6 +62,7 @@ class TrainConfig:
     init_seed: int = 0
     data_seed: int = 0
     compile: bool = False
+    matmul_precision: Literal["highest", "high"] = "highest"  # high: TF32 on CUDA
     device: str = "cpu"
 
     @property
@@ -115,21 +116,36 @@ class TrainingRun:
     resumed_from_step: int
 
 
+@dataclass
+class Scratch:
+    """The [batch, ·] work buffers of one step. Members of a group run their steps one after another,
+    so SAEs of one shape share a single set (at paper scale z and ∂L/∂z alone are 1 GB per SAE)."""
+
+    x_centered: torch.Tensor
+    error: torch.Tensor
+    z: torch.Tensor
+    grad_z: torch.Tensor
+    l1_grad: torch.Tensor
+    norms: torch.Tensor
+    z_sum: torch.Tensor
+
+    @classmethod
+    def allocate(cls, batch: int, d_in: int, d_sae: int, device: str | torch.device) -> "Scratch":
+        def empty(*shape: int) -> torch.Tensor:
+            return torch.empty(*shape, device=device)
+
+        return cls(empty(batch, d_in), empty(batch, d_in), empty(batch, d_sae), empty(batch, d_sae), empty(d_sae),
+                   empty(d_sae), empty(d_sae))
+
+
 class FusedStep:
     """Forward, hand-written backward and optimizer update of one batch, into preallocated buffers."""
 
     def __init__(self, sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, controller: LambdaController,
-                 cfg: TrainConfig) -> None:
+                 cfg: TrainConfig, scratch: Scratch | None = None) -> None:
         self.sae, self.optimizer, self.controller, self.cfg = sae, optimizer, controller, cfg
-        device, batch = sae.W_enc.device, cfg.batch_size
-        self.x_centered = torch.empty(batch, cfg.d_in, device=device)
-        self.error = torch.empty(batch, cfg.d_in, device=device)
-        self.z = torch.empty(batch, cfg.d_sae, device=device)
-        self.grad_z = torch.empty(batch, cfg.d_sae, device=device)
-        self.l1_grad = torch.empty(cfg.d_sae, device=device)
-        self.norms = torch.empty(cfg.d_sae, device=device)
-        self.z_sum = torch.empty(cfg.d_sae, device=device)
-        self.last_fired = torch.full((cfg.d_sae,), NEVER_FIRED, dtype=torch.int64, device=device)
+        self.buffers = scratch or Scratch.allocate(cfg.batch_size, cfg.d_in, cfg.d_sae, sae.W_enc.device)
+        self.last_fired = torch.full((cfg.d_sae,), NEVER_FIRED, dtype=torch.int64, device=sae.W_enc.device)
         self.l1_weight = cfg.l1.per_feature_weight(cfg.d_sae)
         for p in sae.parameters():
             p.grad = torch.zeros_like(p)
@@ -138,12 +154,12 @@ class FusedStep:
 
     @torch.no_grad()
     def _forward_backward(self, x: torch.Tensor, step: int, measure: bool) -> torch.Tensor | None:
-        sae, batch, d_in = self.sae, self.cfg.batch_size, self.cfg.d_in
-        x_centered = torch.sub(x, sae.b_pre, out=self.x_centered)
-        z = torch.addmm(sae.b_enc, x_centered, sae.W_enc, out=self.z).relu_()
-        error = torch.addmm(sae.b_pre, z, sae.W_dec, out=self.error).sub_(x)  # x̂ − x
-        norms = torch.linalg.vector_norm(sae.W_dec, dim=1, out=self.norms)
-        z_sum = torch.sum(z, 0, out=self.z_sum)
+        sae, buf, batch, d_in = self.sae, self.buffers, self.cfg.batch_size, self.cfg.d_in
+        x_centered = torch.sub(x, sae.b_pre, out=buf.x_centered)
+        z = torch.addmm(sae.b_enc, x_centered, sae.W_enc, out=buf.z).relu_()
+        error = torch.addmm(sae.b_pre, z, sae.W_dec, out=buf.error).sub_(x)  # x̂ − x
+        norms = torch.linalg.vector_norm(sae.W_dec, dim=1, out=buf.norms)
+        z_sum = torch.sum(z, 0, out=buf.z_sum)
         lam = self.controller.coefficient(step)
         coefficient = lam * (self.l1_weight / batch)
         stats = self._stats(error, z, lam) if measure else None
@@ -155,8 +171,8 @@ class FusedStep:
         torch.mm(z.T, grad_out, out=sae.W_dec.grad)
         sae.W_dec.grad.addcmul_(sae.W_dec, (z_sum / norms).mul_(coefficient).unsqueeze_(1))
         torch.sum(grad_out, 0, out=sae.b_pre.grad)
-        torch.mul(norms, coefficient, out=self.l1_grad)
-        grad_z = torch.addmm(self.l1_grad, grad_out, sae.W_dec.T, out=self.grad_z)
+        torch.mul(norms, coefficient, out=buf.l1_grad)
+        grad_z = torch.addmm(buf.l1_grad, grad_out, sae.W_dec.T, out=buf.grad_z)
         grad_pre = torch.ops.aten.threshold_backward.grad_input(grad_z, z, 0.0, grad_input=grad_z)
         torch.sum(grad_pre, 0, out=sae.b_enc.grad)
         torch.mm(x_centered.T, grad_pre, out=sae.W_enc.grad)
@@ -169,7 +185,7 @@ class FusedStep:
         batch = self.cfg.batch_size
         flat = error.view(-1)
         mse = torch.dot(flat, flat) / flat.numel()
-        l1 = torch.dot(self.z_sum, self.norms) * (self.l1_weight / batch)
+        l1 = torch.dot(self.buffers.z_sum, self.buffers.norms) * (self.l1_weight / batch)
         penalty = lam * l1
         l0 = torch.count_nonzero(z).float() / batch
         return torch.stack([mse, l1, penalty, mse + penalty, l0, lam.clone()])
@@ -186,100 +202,101 @@ class FusedStep:
         return (self.last_fired > step - window_steps).float().mean()
 
 
-class SAETrainer:
-    """Trains one SAE from an activation source, snapshotting into (and resuming from) a work dir."""
+@dataclass(frozen=True)
+class Member:
+    """One SAE of a group: its config, its work dir (snapshots, resume state) and the columns of the
+    group's rows it reads (one layer of a multi-layer source; None: all of them)."""
 
-    def __init__(self, cfg: TrainConfig, source: ActivationSource, work_dir: str | Path) -> None:
-        if source.d_model != cfg.d_in:
-            raise ValueError(f"activation source has d_model={source.d_model} but the SAE expects d_in={cfg.d_in}")
-        self.cfg, self.source, self.work = cfg, source, WorkDir(work_dir)
+    cfg: TrainConfig
+    work_dir: str | Path
+    columns: slice | None = None
+
+
+# What every member of a group must share: they read one stream and snapshot at the same steps.
+SHARED_KEYS = ("batch_size", "training_tokens", "snapshot_tokens", "buffer_tokens", "data_seed", "normalize_tokens",
+               "b_pre_init_tokens", "matmul_precision", "device")
+
+
+class _MemberRun:
+    """The training state of one member: weights, optimizer, λ controller, step, log rows."""
+
+    def __init__(self, member: Member, scratch: Scratch, data_fingerprint: str) -> None:
+        cfg = member.cfg
+        self.cfg, self.work = cfg, WorkDir(member.work_dir)
+        self.columns = member.columns or slice(None)
+        self.fingerprint = cfg.fingerprint(data_fingerprint)
         self.sae = SparseAutoencoder(cfg.d_in, cfg.d_sae).to(cfg.device)
         self.optimizer = torch.optim.Adam(self.sae.parameters(), lr=cfg.lr, foreach=True)
         self.controller = LambdaController(cfg.l1, cfg.device)
-        self.step_fn = FusedStep(self.sae, self.optimizer, self.controller, cfg)
+        self.step_fn = FusedStep(self.sae, self.optimizer, self.controller, cfg, scratch)
         self.input_scale = 1.0
         self.rows: list[list[float]] = []
         self.pending: list[tuple[int, torch.Tensor]] = []
+        self.start = self._resume()
 
-    def train(self, on_snapshot: Callable[[Snapshot, SparseAutoencoder], None] | None = None) -> TrainingRun:
-        cfg, schedule = self.cfg, self.cfg.schedule()
-        start = self._resume_or_initialize()
-        snapshots = [self._snapshot_record(name, step) for name, step in schedule.items() if step <= start]
-        stream = self._stream(start_step=start)
-        by_step = {step: name for name, step in schedule.items()}
-        for step in range(start + 1, cfg.n_steps + 1):
-            x = next(stream).to(cfg.device, non_blocking=True).mul_(self.input_scale)
-            for group in self.optimizer.param_groups:
-                group["lr"] = cfg.lr_at(step)
-            measure = step % cfg.log_every == 0 or step in by_step or step == 1
-            stats = self.step_fn(x, step, measure)
-            if stats is not None:
-                self.pending.append((step, torch.cat([stats, self.step_fn.fraction_alive(step)[None]])))
-            if step in by_step:
-                record = self._take_snapshot(by_step[step], step)
-                snapshots.append(record)
-                if on_snapshot is not None:
-                    on_snapshot(record, self.sae)
-        self._flush_log()
-        return TrainingRun(snapshots, pd.DataFrame(self.rows, columns=LOG_COLUMNS), resumed_from_step=start)
-
-    def _stream(self, start_step: int = 0):
-        cfg = self.cfg
-        return mixed_batches(self.source, cfg.batch_size, cfg.buffer_tokens, cfg.data_seed, start_step)
-
-    def _resume_or_initialize(self) -> int:
-        cfg = self.cfg
-        state = self.work.load_state(cfg.fingerprint(self.source.fingerprint))
+    def _resume(self) -> int | None:
+        """The step the saved state ends at, or None when the member starts afresh."""
+        state = self.work.load_state(self.fingerprint)
         if state is None:
             self.work.clear()
-            stream = self._stream()
-            init_batches = math.ceil(max(cfg.b_pre_init_tokens, cfg.normalize_tokens) / cfg.batch_size)
-            samples = torch.cat([next(stream) for _ in range(init_batches)])
-            if cfg.normalize_activations == "expected_average_only_in":
-                self.input_scale = normalization_scale(samples[:cfg.normalize_tokens])
-            b_pre = initial_b_pre(samples[:cfg.b_pre_init_tokens] * self.input_scale, cfg.b_pre_init)
-            generator = torch.Generator().manual_seed(cfg.init_seed)
-            init = SparseAutoencoder(cfg.d_in, cfg.d_sae).initialize(generator, b_pre, cfg.decoder_init_norm)
-            self.sae.load_state_dict(init.state_dict())
-            log.info("input scale c = %.5g (%s); b_pre from the %s", self.input_scale, cfg.normalize_activations,
-                     cfg.b_pre_init)
-            return 0
+            return None
         self.input_scale = state["input_scale"]
         self.sae.load_state_dict(state["sae"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.controller.load_state_dict(state["controller"])
         self.step_fn.last_fired.copy_(state["last_fired"])
         self.rows = state["rows"]
-        log.info("resuming from step %d (%d tokens)", state["step"], state["step"] * cfg.batch_size)
+        log.info("%s: resuming from step %d (%d tokens)", self.work.path, state["step"], state["step"] * self.cfg.batch_size)
         return int(state["step"])
 
-    def _take_snapshot(self, name: str, step: int) -> Snapshot:
-        self._flush_log()
+    def initialize(self, samples: torch.Tensor) -> None:
+        cfg = self.cfg
+        samples = samples[:, self.columns]
+        if cfg.normalize_activations == "expected_average_only_in":
+            self.input_scale = normalization_scale(samples[:cfg.normalize_tokens])
+        b_pre = initial_b_pre(samples[:cfg.b_pre_init_tokens] * self.input_scale, cfg.b_pre_init)
+        generator = torch.Generator().manual_seed(cfg.init_seed)
+        init = SparseAutoencoder(cfg.d_in, cfg.d_sae).initialize(generator, b_pre, cfg.decoder_init_norm)
+        self.sae.load_state_dict(init.state_dict())
+        self.start = 0
+        log.info("%s: input scale c = %.5g (%s); b_pre from the %s", self.work.path, self.input_scale,
+                 cfg.normalize_activations, cfg.b_pre_init)
+
+    def step(self, rows: torch.Tensor, step: int, measure: bool) -> None:
+        x = rows[:, self.columns].mul(self.input_scale)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.cfg.lr_at(step)
+        stats = self.step_fn(x, step, measure)
+        if stats is not None:
+            self.pending.append((step, torch.cat([stats, self.step_fn.fraction_alive(step)[None]])))
+
+    def snapshot(self, name: str, step: int) -> Snapshot:
+        self.flush_log()
         for key in WEIGHT_NAMES:
             check_finite(getattr(self.sae, key), f"SAE weight {key} at step {step}", "check sae.lr and the input data")
-        record = self._snapshot_record(name, step, self.controller.value.item())
+        record = self.snapshot_record(name, step, self.controller.value.item())
         self.work.save_snapshot(name, {k: getattr(self.sae, k) for k in WEIGHT_NAMES},
                                 {"step": str(step), "tokens": str(record.tokens), "l1_coefficient": repr(record.l1_coefficient),
                                  "input_scale": repr(self.input_scale)})
         if name != FINAL:
             self.work.save_state({
-                "fingerprint": self.cfg.fingerprint(self.source.fingerprint), "step": step, "input_scale": self.input_scale,
+                "fingerprint": self.fingerprint, "step": step, "input_scale": self.input_scale,
                 "sae": self.sae.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "controller": self.controller.state_dict(),
                 "last_fired": self.step_fn.last_fired.cpu(), "rows": self.rows,
             })
         row = self.rows[-1]
-        log.info("snapshot %s: %d tokens, mse %.4g, L0 %.1f, λ %.3g, alive %.3f",
-                 name, record.tokens, row[2], row[6], row[7], row[8])
+        log.info("%s: snapshot %s: %d tokens, mse %.4g, L0 %.1f, λ %.3g, alive %.3f",
+                 self.work.path, name, record.tokens, row[2], row[6], row[7], row[8])
         return record
 
-    def _snapshot_record(self, name: str, step: int, l1_coefficient: float | None = None) -> Snapshot:
+    def snapshot_record(self, name: str, step: int, l1_coefficient: float | None = None) -> Snapshot:
         if l1_coefficient is None:  # a snapshot taken before a restart: its λ is in its metadata
             with safe_open(str(self.work.snapshot_path(name)), framework="pt") as handle:
                 l1_coefficient = float(handle.metadata()["l1_coefficient"])
         return Snapshot(name, step, step * self.cfg.batch_size, l1_coefficient, self.input_scale)
 
-    def _flush_log(self) -> None:
+    def flush_log(self) -> None:
         """Move the logged device tensors to host rows (the only host syncs of the loop), and stop the
         run if training went non-finite: NaN weights must never reach a snapshot."""
         for step, stats in self.pending:
@@ -287,3 +304,92 @@ class SAETrainer:
                          "the activations or the optimiser diverged; check the input cache and sae.lr")
             self.rows.append([step, step * self.cfg.batch_size, *stats.tolist()])
         self.pending.clear()
+
+
+class GroupTrainer:
+    """Trains several SAEs from one pass over one activation stream (as sparsify trains every hookpoint
+    from one forward, and dictionary_learning a list of SAEs from one buffer).
+
+    Every member sees the byte-identical batches it would see trained alone on the same source and
+    seed (its columns of each row), so a member's numbers do not depend on its group. Each member
+    keeps its own optimizer, λ controller, snapshots, log and resume state; after a kill every
+    member resumes from its own last snapshot and the shared stream is replayed from the earliest.
+    """
+
+    def __init__(self, members: Mapping[str, Member], source: ActivationSource) -> None:
+        if not members:
+            raise ValueError("a group trainer needs at least one member")
+        first = next(iter(members.values())).cfg
+        for key, member in members.items():
+            differ = [k for k in SHARED_KEYS if getattr(member.cfg, k) != getattr(first, k)]
+            if differ:
+                raise ValueError(f"group member {key} differs from the first in {differ}: members share one stream")
+            width = len(range(source.d_model)[member.columns or slice(None)])
+            if width != member.cfg.d_in:
+                raise ValueError(f"member {key} reads {width} columns of the source but its SAE expects d_in={member.cfg.d_in}")
+        self.cfg, self.source = first, source
+        scratch: dict[tuple[int, int], Scratch] = {}
+        self.runs = {}
+        for key, member in members.items():
+            shape = (member.cfg.d_in, member.cfg.d_sae)
+            if shape not in scratch:
+                scratch[shape] = Scratch.allocate(first.batch_size, *shape, first.device)
+            self.runs[key] = _MemberRun(member, scratch[shape], source.fingerprint)
+
+    def train(self) -> dict[str, TrainingRun]:
+        cfg, runs = self.cfg, self.runs
+        torch.set_float32_matmul_precision(cfg.matmul_precision)
+        schedule = cfg.schedule()
+        fresh = [run for run in runs.values() if run.start is None]
+        if fresh:
+            stream = self._stream()
+            init_batches = math.ceil(max(cfg.b_pre_init_tokens, cfg.normalize_tokens) / cfg.batch_size)
+            samples = torch.cat([next(stream) for _ in range(init_batches)])
+            for run in fresh:
+                run.initialize(samples)
+        starts = {key: run.start for key, run in runs.items()}
+        snapshots = {key: [run.snapshot_record(name, step) for name, step in schedule.items() if step <= run.start]
+                     for key, run in runs.items()}
+        first_step = min(starts.values())
+        stream = self._stream(start_step=first_step)
+        by_step = {step: name for name, step in schedule.items()}
+        for step in range(first_step + 1, cfg.n_steps + 1):
+            rows = next(stream)
+            measure = step % cfg.log_every == 0 or step in by_step or step == 1
+            for key, run in runs.items():
+                if step <= starts[key]:
+                    continue  # this member's saved state is already past this batch
+                run.step(rows, step, measure)
+                if step in by_step:
+                    snapshots[key].append(run.snapshot(by_step[step], step))
+        result = {}
+        for key, run in runs.items():
+            run.flush_log()
+            result[key] = TrainingRun(snapshots[key], pd.DataFrame(run.rows, columns=LOG_COLUMNS),
+                                      resumed_from_step=starts[key])
+        return result
+
+    def _stream(self, start_step: int = 0):
+        cfg = self.cfg
+        return mixed_batches(self.source, cfg.batch_size, cfg.buffer_tokens, cfg.data_seed, start_step, cfg.device)
+
+
+class SAETrainer:
+    """Trains one SAE from an activation source: a group of one."""
+
+    def __init__(self, cfg: TrainConfig, source: ActivationSource, work_dir: str | Path) -> None:
+        if source.d_model != cfg.d_in:
+            raise ValueError(f"activation source has d_model={source.d_model} but the SAE expects d_in={cfg.d_in}")
+        self.group = GroupTrainer({"sae": Member(cfg, work_dir)}, source)
+        self.member = self.group.runs["sae"]
+
+    @property
+    def sae(self) -> SparseAutoencoder:
+        return self.member.sae
+
+    @property
+    def input_scale(self) -> float:
+        return self.member.input_scale
+
+    def train(self) -> TrainingRun:
+        return self.group.train()["sae"]
