@@ -3,9 +3,11 @@ tokenizer, token streams, teacher, caches (stage lm), then SAEs, KD metrics, fig
 folder on those caches (stages sae, kd, publish), so the stages are checked where they connect.
 The SAE stage's own test (synthetic source) covers trials, resume and ground truth."""
 import json
+import shutil
 
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import make_workdir, planned_jobs, run_snakemake
 from interplab.activations import ActivationCache
@@ -159,3 +161,34 @@ def test_distilled_students_floors_and_probes(lm_workdir):
     assert (probes["n_test"] == 10).all() and probes["accuracy"].between(0, 1).all()
     for fig in ("floor_fit", "probe_accuracy"):
         assert (lm_workdir / f"results/figures/distill/tiny-neox/{fig}.png").stat().st_size > 10_000
+
+
+@pytest.fixture(scope="module")
+def stream_workdir(lm_workdir, tmp_path_factory):
+    """The same workflow switched to sae.source: stream: the SAEs read the teacher's forward live."""
+    workdir = tmp_path_factory.mktemp("stream") / "wf"
+    shutil.copytree(lm_workdir, workdir, symlinks=True)
+    config_path = workdir / "config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["sae"]["source"] = "stream"
+    config["stages"] = ["lm", "sae", "kd"]
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    planned = planned_jobs(workdir, "all")
+    run_snakemake(workdir, "all")
+    return workdir, planned
+
+
+def test_stream_source_trains_from_the_live_forward_with_no_training_cache(stream_workdir):
+    workdir, planned = stream_workdir
+    assert "cache_build" not in planned and "teacher_train" not in planned
+    assert planned["heldout_cache"] == 2 and planned["sae_train_L00_01"] == 2
+    for path in CACHES:
+        assert ActivationCache(workdir / path).n_tokens == 0, "no training split on disk"
+        assert ActivationCache(workdir / path, split="heldout").n_tokens == 512
+    log = (workdir / "results/logs/sae/tiny-neox/final/L00_01.log").read_text()
+    assert "source stream" in log
+    record = json.loads((workdir / "results/kd/B/tiny-neox/final/L01/final.json").read_text())
+    assert record["n_tokens"] == 512 and 0 < record["alpha"] < 1
+    cfg = json.loads((workdir / "results/sae/B/tiny-neox/final/L01/final/cfg.json").read_text())
+    assert cfg["metadata"]["hook_name"] == "blocks.1.hook_resid_post"
+    assert (workdir / "results/figures/sae/B/premium_heatmap.png").stat().st_size > 10_000

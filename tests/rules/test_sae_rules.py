@@ -66,7 +66,7 @@ def test_training_log_and_provenance(sae_workdir):
     assert log["lambda"].nunique() == 1 and log["lambda"].iloc[0] == pytest.approx(3.0e-4), "fixed trials keep λ"
     assert log["mse"].iloc[-1] < log["mse"].iloc[0]
     prov = read_provenance(sae_workdir / BASE.format(trial="A") / "L00/training_log.csv")
-    assert prov["config"]["trial"] == "A" and prov["inputs"]["manifest"]["sha256"]
+    assert prov["config"]["trial"] == "A" and prov["inputs"]["manifest_L00"]["sha256"]
 
 
 def test_trials_share_init_and_data(sae_workdir):

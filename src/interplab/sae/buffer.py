@@ -40,6 +40,15 @@ def source_rows(source: ActivationSource, seed: int, read_size: int) -> Iterator
         epoch += 1
 
 
+def _to_device(rows: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Float32 rows on the training device; host rows bound for a GPU go through pinned memory, so
+    the copy runs asynchronously instead of stalling the step."""
+    rows = rows.to(torch.float32)
+    if device.type == "cuda" and rows.device.type == "cpu":
+        rows = rows.pin_memory()
+    return rows.to(device, non_blocking=True)
+
+
 def mixed_batches(source: ActivationSource, batch_size: int, capacity: int, seed: int,
                   start_step: int = 0, device: str | torch.device = "cpu") -> Iterator[torch.Tensor]:
     """[batch_size, d] float32 batches, from batch number `start_step` on (earlier ones are replayed, not served).
@@ -49,6 +58,7 @@ def mixed_batches(source: ActivationSource, batch_size: int, capacity: int, seed
     served_per_round = (capacity // 2 // batch_size) * batch_size
     if served_per_round == 0:
         raise ValueError(f"sae.buffer_tokens ({capacity}) must hold at least two batches of {batch_size} tokens")
+    device = torch.device(device)
     generator = torch.Generator().manual_seed(stable_seed("mixing-buffer", seed))
     rows = source_rows(source, seed, read_size=batch_size)
     buffer = torch.empty(capacity, source.d_model, device=device)
@@ -58,7 +68,7 @@ def mixed_batches(source: ActivationSource, batch_size: int, capacity: int, seed
         filled = 0
         while filled < empty:
             if carry.shape[0] == 0:
-                carry = next(rows).to(device, torch.float32)
+                carry = _to_device(next(rows), device)
             take = min(empty - filled, carry.shape[0])
             buffer[filled:filled + take] = carry[:take]
             carry, filled = carry[take:], filled + take
