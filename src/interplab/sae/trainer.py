@@ -13,6 +13,8 @@ so the training log's MSE and L1 are in normalised units and every exported file
 
 Every trial reads the same activation stream (a mixing buffer seeded by `data_seed`, never by the
 trial) and starts from the same initialisation (`init_seed`), so trials differ by L1 policy alone.
+`GroupTrainer` makes that structural: every trial × layer SAE of a layer group trains from one
+pass over one stream (each SAE reads its layer's columns), and `SAETrainer` is a group of one.
 """
 
 from __future__ import annotations
