@@ -30,6 +30,7 @@ from interplab import theory
 from interplab.io import stable_seed
 
 DATA_CHUNK = 50  # steps of data drawn per generator call
+SETTLED_SHARE = 0.01  # see LossRecord
 REPRESENTED_NORM = 0.5  # a feature counts as represented when its column of W has at least this norm
 
 
@@ -192,7 +193,9 @@ class LossRecord:
     Windows of `final_fraction` of the steps are aligned to end at the last step, so without a stop
     the final loss is the mean over exactly the last `final_fraction` of the steps. With a tolerance,
     every step is measured and training stops once every model's window mean moved by less than
-    `tolerance` (relative) since the previous window.
+    `tolerance` × the previous window's mean since then. A loss that has fallen below SETTLED_SHARE of
+    its first window's mean measures its change against that share instead: near zero, its relative
+    change is noise that cannot move a floor.
     """
 
     def __init__(self, steps: int, final_fraction: float, curve_points: int, tolerance: float) -> None:
@@ -224,7 +227,8 @@ class LossRecord:
         if self.tolerance <= 0 or len(self.window_means) < 2:
             return False
         previous, latest = self.window_means[-2], self.window_means[-1]
-        return bool(((latest - previous).abs() <= self.tolerance * previous).all())
+        scale = torch.maximum(previous, SETTLED_SHARE * self.window_means[0])
+        return bool(((latest - previous).abs() <= self.tolerance * scale).all())
 
     @property
     def final_loss(self) -> np.ndarray:
