@@ -20,6 +20,8 @@ computed only on the steps that record it.
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +31,10 @@ import torch
 from interplab import theory
 from interplab.io import stable_seed
 
+log = logging.getLogger(__name__)
+
 DATA_CHUNK = 50  # steps of data drawn per generator call
+PROGRESS_SECONDS = 10.0  # training logs its rate and ETA this often
 SETTLED_SHARE = 0.01  # see LossRecord
 REPRESENTED_NORM = 0.5  # a feature counts as represented when its column of W has at least this norm
 
@@ -255,9 +260,14 @@ def train_models(
     record = LossRecord(steps, cfg.final_fraction, cfg.curve_points, cfg.convergence_tolerance)
     gens = data_generators("toy-data-" + tag, cfg.seeds)
     steps_run = steps
+    start = last_report = time.perf_counter()
     for step in range(steps):
         if step % DATA_CHUNK == 0:
             data = sample_features(gens, cfg.batch_size, cfg.n_features, cfg.alpha, device, DATA_CHUNK)
+            if time.perf_counter() - last_report > PROGRESS_SECONDS:
+                last_report = time.perf_counter()
+                rate = step / (last_report - start)
+                log.info("%s: step %d/%d, %.0f steps/s, ETA %.0f s", tag, step, steps, rate, (steps - step) / rate)
         x = data[step % DATA_CHUNK]
         scaled_target = torch.mul(x if teacher is None else _teacher_target(teacher, x), scale)
         measure = record.measures(step)
