@@ -11,7 +11,7 @@ copy (bytes/s, read + write).
 
 Time comes from a finished run's Snakemake benchmark files (`--from-benchmarks results/benchmarks/toy/runs`:
 the cpu_time of every toy_run job) or, without one, from running every configuration for
-`--sample-steps` steps and scaling the per-step time to the configured steps.
+`--sample-steps` n and 2n steps and extrapolating linearly to the configured steps.
 
 Run: PYTHONPATH=src .venv/bin/python benchmarks/toy_grid.py [--from-benchmarks DIR]. Writes
 benchmarks/results/toy_grid.json; the numbers are copied into benchmarks/RESULTS.md by hand.
@@ -77,15 +77,20 @@ def machine_limits(size: int = 2048, copy_mb: int = 256) -> dict:
 
 
 def measured_cpu_seconds(configs: dict[str, toy.ToyConfig], bench_dir: Path | None, sample_steps: int) -> dict[str, float]:
-    """CPU seconds per configuration: from Snakemake benchmark files, or sampled and scaled to the configured steps."""
+    """CPU seconds per configuration: from Snakemake benchmark files, or from runs of n and 2n steps
+    extrapolated linearly to the configured steps (the difference is n steps' cost; the rest, setup
+    and evaluation, is paid once)."""
     if bench_dir is not None:
         return {name: float(pd.read_csv(bench_dir / f"{name}.tsv", sep="\t")["cpu_time"].iloc[0]) for name in configs}
     seconds = {}
     for name, cfg in configs.items():
-        short = dataclasses.replace(cfg, steps=sample_steps, teacher_steps=sample_steps)
-        start = time.process_time()
-        toy.run_config(short)
-        seconds[name] = (time.process_time() - start) * cfg.steps / sample_steps
+        cost = []
+        for steps in (sample_steps, 2 * sample_steps):
+            start = time.process_time()
+            toy.run_config(dataclasses.replace(cfg, steps=steps, teacher_steps=steps))
+            cost.append(time.process_time() - start)
+        per_step = (cost[1] - cost[0]) / sample_steps
+        seconds[name] = cost[0] + per_step * (cfg.steps - sample_steps)
         print(name, round(seconds[name], 1), flush=True)
     return seconds
 

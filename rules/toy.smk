@@ -46,7 +46,11 @@ rule toy_summary:
         summary=f"{RESULTS}/toy/summary.csv",
         curves=f"{RESULTS}/toy/curves.csv",
         seeds=f"{RESULTS}/toy/critical_widths.csv",
-        accuracy=f"{RESULTS}/toy/accuracy_by_alpha.csv",
+        accuracy=report(
+            f"{RESULTS}/toy/accuracy_by_alpha.csv",
+            caption="../report/toy/accuracy_by_alpha.rst",
+            category="1. Toy models (KD theorem)",
+        ),
         capacity_fit=f"{RESULTS}/toy/capacity_fit.csv",
         capacity=f"{RESULTS}/toy/capacity.csv",
     params:

@@ -74,6 +74,7 @@ def test_report_has_every_figure_with_its_caption(toy_workdir):
     for fig in ("fig1_loss_floor_curves", "fig5_config_heatmap", "fig8_floor_vs_dstar", "fig9_sparsity_effect"):
         assert fig in html
     assert "Loss-floor curves" in html and "Sparsity effect" in html
+    assert "accuracy_by_alpha.csv" in html and "Prediction accuracy per sparsity" in html
 
 
 def test_config_changes_rerun_exactly_the_jobs_they_affect(toy_workdir):
