@@ -257,6 +257,7 @@ def train_models(
     steppers = [FusedStep(*_init_models(g, cfg.seeds, cfg.n_features, tag, device), cfg.batch_size, imp, cfg.lr)
                 for g in groups]
     scale = steppers[0].scale
+    scaled_teacher = None if teacher is None else ScaledTeacher(teacher, scale)
     record = LossRecord(steps, cfg.final_fraction, cfg.curve_points, cfg.convergence_tolerance)
     gens = data_generators("toy-data-" + tag, cfg.seeds)
     steps_run = steps
@@ -269,7 +270,7 @@ def train_models(
                 rate = step / (last_report - start)
                 log.info("%s: step %d/%d, %.0f steps/s, ETA %.0f s", tag, step, steps, rate, (steps - step) / rate)
         x = data[step % DATA_CHUNK]
-        scaled_target = torch.mul(x if teacher is None else _teacher_target(teacher, x), scale)
+        scaled_target = torch.mul(x, scale) if scaled_teacher is None else scaled_teacher(x)
         measure = record.measures(step)
         losses = [stepper(x, scaled_target, measure) for stepper in steppers]
         if measure and record.add(step, torch.cat(losses, 1)):
@@ -279,6 +280,21 @@ def train_models(
     curve_loss = np.stack([c for _, c in record.curve])
     return TrainedModels([st.weight.detach() for st in steppers], [st.bias.detach() for st in steppers],
                          tuple(w for g in groups for w in g), record.final_loss, curve_steps, curve_loss, steps_run)
+
+
+class ScaledTeacher:
+    """s⊙(teacher output) = ReLU([h; 1]ᵀ[W⊙s; b⊙s]) of a one-width teacher: one matmul and an in-place ReLU per batch."""
+
+    def __init__(self, teacher: TrainedModels, scale: torch.Tensor) -> None:
+        weight, bias = teacher.weights[0][:, 0], teacher.biases[0][:, 0]  # [S, d_T, F], [S, F]
+        self.weight = weight
+        self.decoder = torch.cat([weight * scale, (bias * scale).unsqueeze(1)], 1)  # fixed while students train
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        hidden = torch.bmm(x, self.weight.transpose(1, 2))  # [S, B, d_T]
+        ones = torch.ones(*hidden.shape[:2], 1, device=x.device)
+        return torch.bmm(torch.cat([hidden, ones], 2), self.decoder).relu_()
 
 
 @torch.no_grad()

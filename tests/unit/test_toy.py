@@ -203,3 +203,10 @@ def test_affine_calibration_is_leave_one_out():
     runs.loc[runs["student_width"] == 3, "final_loss"] = 0.5
     assert add_predictions(runs, pd.DataFrame({"alpha": [0.8], "capacity_fitted": [1.0]}))["pred_affine_loo"].iloc[2] \
         == pytest.approx(0.2)
+
+
+def test_scaled_teacher_matches_the_teacher_forward():
+    teacher = toy.train_models(SMALL, (3,), 20, "teacher-test")
+    x = torch.rand(len(SMALL.seeds), 32, SMALL.n_features)
+    scale = toy.importance(SMALL.n_features, SMALL.importance_decay).sqrt()
+    torch.testing.assert_close(toy.ScaledTeacher(teacher, scale)(x), teacher.forward(x)[:, 0] * scale)
