@@ -6,6 +6,7 @@ zero), so curves for different F and α share one scale from 0 to about 1.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -112,6 +113,8 @@ def config_heatmap(summary: pd.DataFrame, path: str | Path, provenance=None) -> 
     features = sorted(summary["n_features"].unique())
     cell_w, cell_h = 0.78, 0.5
     fig, axes = _grid(len(rows), len(teachers), w=cell_w * len(features) + 1.3, h=cell_h * len(alphas) + 1.0)
+    height = fig.get_figheight()
+    fig.subplots_adjust(top=1 - 0.6 / height)  # the title sits just above the panels (saved with a tight box)
     for i, (metric, label, cmap, norm, bar_label) in enumerate(rows):
         cmap.set_bad("0.88")
         image = None
@@ -148,8 +151,9 @@ def config_heatmap(summary: pd.DataFrame, path: str | Path, provenance=None) -> 
             ticks = [1 / 16, 1 / 4, 1, 4, 16]
             bar.set_ticks(ticks, labels=["1/16", "1/4", "1", "4", "16"])
             bar.minorticks_off()
-    fig.suptitle("How well the KD theorem predicts each toy configuration (n = seed × width points with a nonzero\n"
-                 "prediction behind each median; grey n/a: the floor predicts 0 at every swept width)")
+    title = ("How well the KD theorem predicts each toy configuration (n = seed × width points with a nonzero "
+             "prediction behind each median; grey n/a: the floor predicts 0 at every swept width)")
+    fig.suptitle(textwrap.fill(title, width=45 * len(teachers) + 10), y=1 - 0.2 / height, va="bottom")
     style.save(fig, path, provenance)
 
 
