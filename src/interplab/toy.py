@@ -127,6 +127,15 @@ def _weighted_loss(recon: torch.Tensor, target: torch.Tensor, imp: torch.Tensor)
     return ((target.unsqueeze(1) - recon) ** 2 * imp).sum(-1).mean(-1)
 
 
+def _held_out_loss(models: TrainedModels, x: torch.Tensor, target: torch.Tensor, imp: torch.Tensor,
+                   chunk: int = 4096) -> torch.Tensor:
+    """The weighted loss over all samples of x [S, N, F], in chunks so memory stays at [S, M, chunk, F]
+    (the paper grid's 20 seeds × 8 widths × 65,536 samples × F = 40 would need 1.7 GB per temporary)."""
+    total = sum(_weighted_loss(models.forward(x[:, i:i + chunk]), target[:, i:i + chunk], imp) * x[:, i:i + chunk].shape[1]
+                for i in range(0, x.shape[1], chunk))
+    return total / x.shape[1]
+
+
 def _init_models(widths: tuple[int, ...], seeds: tuple[int, ...], n_features: int, tag: str, device: str):
     d_max = max(widths)
     weight = torch.zeros(len(seeds), len(widths), d_max, n_features)
@@ -342,7 +351,7 @@ def run_config(cfg: ToyConfig) -> pd.DataFrame:
     imp = importance(cfg.n_features, cfg.importance_decay, cfg.device)
     x = sample_features(data_generators("toy-eval-" + tag, cfg.seeds), cfg.eval_samples, cfg.n_features, cfg.alpha, cfg.device)[0]
     target = x if teacher is None else _teacher_target(teacher, x)
-    eval_loss = _weighted_loss(students.forward(x), target, imp).cpu().numpy()  # [S, M]
+    eval_loss = _held_out_loss(students, x, target, imp).cpu().numpy()  # [S, M]
     feature_mass = (imp * target.var(1, correction=0)).cpu().numpy()  # [S, F]
     represented = students.features_represented()  # [S, M]
     teacher_represented = teacher.features_represented()[:, 0] if teacher is not None else None

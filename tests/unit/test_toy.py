@@ -210,3 +210,11 @@ def test_scaled_teacher_matches_the_teacher_forward():
     x = torch.rand(len(SMALL.seeds), 32, SMALL.n_features)
     scale = toy.importance(SMALL.n_features, SMALL.importance_decay).sqrt()
     torch.testing.assert_close(toy.ScaledTeacher(teacher, scale)(x), teacher.forward(x)[:, 0] * scale)
+
+
+def test_held_out_loss_does_not_depend_on_the_chunking():
+    models = toy.train_models(SMALL, (1, 3), 10, "chunk-test")
+    x = torch.rand(len(SMALL.seeds), 50, SMALL.n_features)
+    imp = toy.importance(SMALL.n_features, SMALL.importance_decay)
+    whole = toy._held_out_loss(models, x, x, imp, chunk=50)
+    torch.testing.assert_close(toy._held_out_loss(models, x, x, imp, chunk=7), whole)
