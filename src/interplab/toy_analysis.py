@@ -21,6 +21,7 @@ PREDICTORS = {
     "refined": "pred_floor_refined",
     "naive": "pred_floor_naive",
     "measured_capacity": "pred_floor_capacity",
+    "measured_capacity_other_F": "pred_floor_capacity_other_F",
     "affine_calibrated": "pred_affine_loo",
     "zero": None,
 }
@@ -92,15 +93,22 @@ def _affine_leave_one_out(predicted: np.ndarray, measured: np.ndarray) -> np.nda
 
 
 def add_predictions(runs: pd.DataFrame, capacity: pd.DataFrame) -> pd.DataFrame:
-    """Runs with the measured-capacity floor (c(α) in place of g(α)) and the affine-calibrated refined floor."""
+    """Runs with the measured-capacity floor (c(α) in place of g(α)), the same with c(α) fitted on the
+    other feature counts only (out-of-sample in F; NaN with a single F), and the affine-calibrated refined floor."""
     c_of = dict(zip(capacity["alpha"], capacity["capacity_fitted"]))
+    c_without = {f: dict(zip(table["alpha"], table["capacity_fitted"]))
+                 for f in runs["n_features"].unique()
+                 if len(table := fitted_capacity(runs[runs["n_features"] != f]))}
     parts = []
     for key, grp in runs.groupby(RUN_KEYS, sort=True):
         grp = grp.sort_values("student_width").copy()
-        alpha = key[2]
+        n_features, alpha = key[1], key[2]
+        widths = grp["student_width"].to_numpy()
         mass = np.asarray(grp["feature_mass"].iloc[0], dtype=float)
-        grp["pred_floor_capacity"] = theory.refined_floor(grp["student_width"].to_numpy(), alpha, mass,
-                                                          per_dimension=c_of[alpha])
+        grp["pred_floor_capacity"] = theory.refined_floor(widths, alpha, mass, per_dimension=c_of[alpha])
+        other = c_without.get(n_features, {}).get(alpha)
+        grp["pred_floor_capacity_other_F"] = (np.nan if other is None else
+                                              theory.refined_floor(widths, alpha, mass, per_dimension=other))
         grp["pred_affine_loo"] = _affine_leave_one_out(grp["pred_floor_refined"].to_numpy(), grp["final_loss"].to_numpy())
         parts.append(grp)
     return pd.concat(parts, ignore_index=True)

@@ -35,9 +35,12 @@ def test_summary_has_one_row_per_configuration(toy_workdir):
 def test_accuracy_table_has_every_reading_per_alpha(toy_workdir):
     table = pd.read_csv(toy_workdir / "results/toy/accuracy_by_alpha.csv")
     assert set(table["alpha"]) == {0.8, 0.95}
-    assert set(table["predictor"]) == {"refined", "naive", "measured_capacity", "affine_calibrated", "zero"}
+    assert set(table["predictor"]) == {"refined", "naive", "measured_capacity", "measured_capacity_other_F",
+                                       "affine_calibrated", "zero"}
     assert set(table["reading"]) == {"relative_to_prediction", "relative_to_measured", "absolute"}
-    assert len(table) == 2 * 5 * 3 and (table["n_points"] >= 0).all()
+    assert len(table) == 2 * 6 * 3 and (table["n_points"] >= 0).all()
+    # One feature count: no other F to fit the capacity on, so that predictor has no points.
+    assert (table.loc[table["predictor"] == "measured_capacity_other_F", "n_points"] == 0).all()
     capacity = pd.read_csv(toy_workdir / "results/toy/capacity_fit.csv")
     assert list(capacity["alpha"]) == [0.8, 0.95] and (capacity["capacity_fitted"] > 0).all()
 

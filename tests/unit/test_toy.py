@@ -218,3 +218,18 @@ def test_held_out_loss_does_not_depend_on_the_chunking():
     imp = toy.importance(SMALL.n_features, SMALL.importance_decay)
     whole = toy._held_out_loss(models, x, x, imp, chunk=50)
     torch.testing.assert_close(toy._held_out_loss(models, x, x, imp, chunk=7), whole)
+
+
+def test_capacity_from_the_other_feature_counts():
+    rows = [{"seed": 0, "student_width": w, "final_loss": 0.5 / w, "pred_floor_refined": 0.0, "pred_floor_naive": 0.0,
+             "features_represented": 2 * w} for w in (1, 2)]
+    small = _runs(rows)
+    large = _runs(rows).assign(n_features=8, features_available=8,
+                               features_represented=lambda d: 3 * d["student_width"],
+                               feature_mass=[[0.1] * 8] * 2)
+    runs = pd.concat([small, large], ignore_index=True)
+    runs = add_predictions(runs, fitted_capacity(runs))
+    # F = 4 is scored with c = 3 from F = 8 alone: width 1 keeps 3 of [0.4, 0.3, 0.2, 0.1] → 0.1; width 2 all → 0.
+    np.testing.assert_allclose(runs.loc[runs["n_features"] == 4, "pred_floor_capacity_other_F"], [0.1, 0.0])
+    # F = 8 with c = 2 from F = 4: width 1 keeps 2 of eight 0.1s → 0.6; width 2 keeps 4 → 0.4.
+    np.testing.assert_allclose(runs.loc[runs["n_features"] == 8, "pred_floor_capacity_other_F"], [0.6, 0.4])
