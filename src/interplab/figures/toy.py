@@ -240,7 +240,8 @@ def sparsity_effect(curves: pd.DataFrame, path: str | Path, provenance=None, max
             ax.set_xlabel("sparsity α")
             if j == 0:
                 ax.set_ylabel("loss / ε∞")
-            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, handlelength=1.2)
+            if widths:
+                ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, handlelength=1.2)
     width = int(curves["student_width"].min())
     trend = sparsity_trend(curves, width)
     verdict = ", ".join(f"{word} in {n}" for word, n in sorted(trend.items(), key=lambda kv: -kv[1]) if n)
