@@ -1,7 +1,20 @@
-"""Toy-grid throughput: all widths × seeds of one configuration as one tensor program vs one model at a time.
+"""The paper's toy grid (configs/paper.yaml): its CPU time and its fraction of the machine's FLOP and memory limits.
 
-Run: .venv/bin/python benchmarks/toy_grid.py [--threads 2]. Writes benchmarks/results/toy_grid.json;
-the numbers are copied into benchmarks/RESULTS.md by hand with the date and machine.
+Work model per training step of a [S seeds, M widths, d_max, F] group (teacher or students) at batch B:
+- FLOPs: five matmuls (encoder, decoder, and three for the gradients) of 2·B·F·(d_max or d_max + 1)
+  per model, padded widths included, as the step computes them;
+- bytes: eight passes of 4 bytes over the [S, M, B, F] tensors (matmul output, target subtraction
+  reading two and writing one, ReLU backward reading two and writing one, two gradient matmuls
+  reading one each), three more on the steps that record the loss.
+The limits are measured here on one thread: a large float32 matmul (FLOP/s) and a large tensor
+copy (bytes/s, read + write).
+
+Time comes from a finished run's Snakemake benchmark files (`--from-benchmarks results/benchmarks/toy/runs`:
+the cpu_time of every toy_run job) or, without one, from running every configuration for
+`--sample-steps` n and 2n steps and extrapolating linearly to the configured steps.
+
+Run: PYTHONPATH=src .venv/bin/python benchmarks/toy_grid.py [--from-benchmarks DIR]. Writes
+benchmarks/results/toy_grid.json; the numbers are copied into benchmarks/RESULTS.md by hand.
 """
 
 from __future__ import annotations
@@ -13,41 +26,109 @@ import platform
 import time
 from pathlib import Path
 
+import pandas as pd
 import torch
+import yaml
 
 from interplab import toy
 
+PASSES_PER_STEP = 8
+PASSES_WHEN_MEASURED = 3
 
-def time_run(cfg: toy.ToyConfig) -> float:
-    start = time.perf_counter()
-    toy.run_config(cfg)
-    return time.perf_counter() - start
+
+def group_work(n_seeds: int, widths: tuple[int, ...], n_features: int, batch: int) -> tuple[float, float]:
+    """(FLOPs, bytes) of one step of one width group, as the fused step computes it."""
+    models, d_max = n_seeds * len(widths), max(widths)
+    flops = 2.0 * batch * n_features * models * (3 * d_max + 2 * (d_max + 1))
+    bytes_moved = 4.0 * PASSES_PER_STEP * models * batch * n_features
+    return flops, bytes_moved
+
+
+def config_work(cfg: toy.ToyConfig) -> dict:
+    """FLOPs and bytes of a whole configuration: teacher steps plus student steps over every width group."""
+    parts = [(cfg.steps, g) for g in toy.width_groups(cfg.student_widths)]
+    if cfg.teacher_width is not None:
+        parts.append((cfg.teacher_steps, (cfg.teacher_width,)))
+    flops = bytes_moved = 0.0
+    for steps, widths in parts:
+        f, b = group_work(len(cfg.seeds), widths, cfg.n_features, cfg.batch_size)
+        measured = steps * cfg.final_fraction
+        flops += f * steps
+        bytes_moved += b * (steps + measured * PASSES_WHEN_MEASURED / PASSES_PER_STEP)
+    return {"flops": flops, "bytes": bytes_moved}
+
+
+def machine_limits(size: int = 2048, copy_mb: int = 256) -> dict:
+    """One-thread float32 matmul rate and copy bandwidth (read + write) per CPU second, like the grid's times."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    start = time.process_time()
+    for _ in range(5):
+        torch.mm(a, b)
+    flops = 5 * 2.0 * size**3 / (time.process_time() - start)
+    src = torch.randn(copy_mb * 2**20 // 4)
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    start = time.process_time()
+    for _ in range(5):
+        dst.copy_(src)
+    bandwidth = 5 * 2.0 * src.numel() * 4 / (time.process_time() - start)
+    return {"matmul_flops_per_s": flops, "copy_bytes_per_s": bandwidth}
+
+
+def measured_cpu_seconds(configs: dict[str, toy.ToyConfig], bench_dir: Path | None, sample_steps: int) -> dict[str, float]:
+    """CPU seconds per configuration: from Snakemake benchmark files, or from runs of n and 2n steps
+    extrapolated linearly to the configured steps (the difference is n steps' cost; the rest, setup
+    and evaluation, is paid once)."""
+    if bench_dir is not None:
+        return {name: float(pd.read_csv(bench_dir / f"{name}.tsv", sep="\t")["cpu_time"].iloc[0]) for name in configs}
+    seconds = {}
+    for name, cfg in configs.items():
+        cost = []
+        for steps in (sample_steps, 2 * sample_steps):
+            start = time.process_time()
+            toy.run_config(dataclasses.replace(cfg, steps=steps, teacher_steps=steps))
+            cost.append(time.process_time() - start)
+        per_step = (cost[1] - cost[0]) / sample_steps
+        seconds[name] = cost[0] + per_step * (cfg.steps - sample_steps)
+        print(name, round(seconds[name], 1), flush=True)
+    return seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--config", default="configs/paper.yaml")
+    parser.add_argument("--from-benchmarks", type=Path, default=None)
+    parser.add_argument("--sample-steps", type=int, default=300)
+    parser.add_argument("--cores", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    results = []
-    for n_features in (16, 64):
-        widths = toy.auto_widths(n_features, 10)
-        cfg = toy.ToyConfig(n_features=n_features, alpha=0.9, student_widths=widths, seeds=(0, 1, 2),
-                            steps=args.steps, batch_size=256, eval_samples=4096)
-        batched = time_run(cfg)
-        looped = sum(time_run(dataclasses.replace(cfg, student_widths=(w,), seeds=(s,)))
-                     for w in widths for s in cfg.seeds)
-        n_models = len(widths) * len(cfg.seeds)
-        results.append({"n_features": n_features, "models": n_models, "steps": args.steps,
-                        "batched_s": round(batched, 2), "one_at_a_time_s": round(looped, 2),
-                        "speedup": round(looped / batched, 2),
-                        "model_steps_per_s_batched": round(n_models * args.steps / batched)})
-        print(results[-1], flush=True)
+    torch.set_num_threads(1)
+    defaults = yaml.safe_load(Path("config.yaml").read_text())["toy"]
+    section = {**defaults, **yaml.safe_load(Path(args.config).read_text())["toy"]}
+    configs = toy.grid(section)
+    limits = machine_limits()
+    cpu = measured_cpu_seconds(configs, args.from_benchmarks, args.sample_steps)
+    work = {name: config_work(cfg) for name, cfg in configs.items()}
+    total_cpu = sum(cpu.values())
+    total_flops = sum(w["flops"] for w in work.values())
+    total_bytes = sum(w["bytes"] for w in work.values())
+    result = {
+        "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
+        "config": args.config, "configurations": len(configs), "time_source": str(args.from_benchmarks or
+                                                                                  f"sampled {args.sample_steps} steps"),
+        "cpu_seconds": round(total_cpu, 1), "wall_seconds_if_perfectly_packed": round(total_cpu / args.cores, 1),
+        "tflop": round(total_flops / 1e12, 1), "terabytes_moved": round(total_bytes / 1e12, 1),
+        "limits_one_thread": {k: round(v / 1e9, 1) for k, v in limits.items()},
+        "achieved_gflop_per_cpu_s": round(total_flops / total_cpu / 1e9, 2),
+        "achieved_gbytes_per_cpu_s": round(total_bytes / total_cpu / 1e9, 2),
+        "fraction_of_matmul_limit": round(total_flops / total_cpu / limits["matmul_flops_per_s"], 3),
+        "fraction_of_copy_bandwidth": round(total_bytes / total_cpu / limits["copy_bytes_per_s"], 3),
+        "per_config_cpu_seconds": {k: round(v, 1) for k, v in cpu.items()},
+    }
+    print(json.dumps({k: v for k, v in result.items() if k != "per_config_cpu_seconds"}, indent=2))
     out = Path(__file__).with_name("results") / "toy_grid.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "threads": args.threads,
-                               "torch": torch.__version__, "results": results}, indent=2) + "\n")
+    out.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ TOY_FIGURES = {
     "fig9_sparsity_effect": "fig9_sparsity_effect.rst",
 }
 
-register_targets("toy", [f"{RESULTS}/toy/summary.csv"])
+register_targets("toy", [f"{RESULTS}/toy/summary.csv", f"{RESULTS}/toy/accuracy_by_alpha.csv"])
 register_targets("toy", expand(f"{RESULTS}/figures/toy/{{fig}}.png", fig=TOY_FIGURES))
 
 
@@ -39,15 +39,23 @@ rule toy_run:
 
 
 rule toy_summary:
-    """Per-width curves and per-configuration theory-vs-measurement summary."""
+    """Per-width curves, capacity, per-α accuracy under every reading, and the per-configuration summary."""
     input:
         expand(f"{RESULTS}/toy/runs/{{run}}.parquet", run=TOY_RUNS),
     output:
         summary=f"{RESULTS}/toy/summary.csv",
         curves=f"{RESULTS}/toy/curves.csv",
         seeds=f"{RESULTS}/toy/critical_widths.csv",
+        accuracy=report(
+            f"{RESULTS}/toy/accuracy_by_alpha.csv",
+            caption="../report/toy/accuracy_by_alpha.rst",
+            category="1. Toy models (KD theorem)",
+        ),
+        capacity_fit=f"{RESULTS}/toy/capacity_fit.csv",
+        capacity=f"{RESULTS}/toy/capacity.csv",
     params:
         tolerance=config["toy"]["critical_tolerance"],
+        tolerance_sweep=config["toy"]["critical_tolerance_sweep"],
     log:
         f"{LOGS}/toy/summary.log",
     benchmark:

@@ -1,13 +1,21 @@
-"""Collect every toy run into per-width curves, per-seed critical widths and the summary table."""
+"""Collect every toy run into curves, critical widths, capacity, accuracy readings and the summary table."""
 import pandas as pd
 
 from interplab.io import provenance, read_table, write_table
-from interplab.toy_analysis import seed_critical_widths, summarize, width_curves
+from interplab.toy_analysis import (accuracy_by_alpha, add_predictions, capacity_by_width, fitted_capacity,
+                                    point_accuracies, seed_critical_widths, summarize, width_curves)
 from interplab.workflow import job
 
 with job(snakemake) as sm:  # noqa: F821
     runs = pd.concat([read_table(p) for p in sm.input], ignore_index=True)
-    prov = provenance({"critical_tolerance": sm.params.tolerance}, inputs={str(p): p for p in sm.input})
-    write_table(sm.output.summary, summarize(runs, sm.params.tolerance), prov)
+    prov = provenance({"critical_tolerance": sm.params.tolerance, "critical_tolerance_sweep": sm.params.tolerance_sweep},
+                      inputs={str(p): p for p in sm.input})
+    capacity = fitted_capacity(runs)
+    runs = add_predictions(runs, capacity)
+    points = point_accuracies(runs)
+    write_table(sm.output.summary, summarize(runs, points, sm.params.tolerance, sm.params.tolerance_sweep), prov)
     write_table(sm.output.curves, width_curves(runs), prov)
     write_table(sm.output.seeds, seed_critical_widths(runs, sm.params.tolerance), prov)
+    write_table(sm.output.accuracy, accuracy_by_alpha(points), prov)
+    write_table(sm.output.capacity_fit, capacity, prov)
+    write_table(sm.output.capacity, capacity_by_width(runs), prov)

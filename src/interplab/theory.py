@@ -39,9 +39,13 @@ def critical_width(n_features: float, alpha: float) -> float:
     return float(n_features) / capacity_g(alpha)
 
 
-def features_kept(d_student: ArrayLike, alpha: float, n_features: int) -> np.ndarray:
-    """⌊d_S·g(α)⌋ clipped to [0, F]: how many of the most important features survive."""
-    kept = np.floor(np.asarray(capacity(d_student, alpha), dtype=float) + 1e-9)
+def features_kept(d_student: ArrayLike, alpha: float, n_features: int, per_dimension: float | None = None) -> np.ndarray:
+    """⌊d_S·c⌋ clipped to [0, F]: how many of the most important features survive.
+
+    c = g(α), the theorem's capacity per dimension, unless a measured `per_dimension` is given.
+    """
+    c = capacity_g(alpha) if per_dimension is None else per_dimension
+    kept = np.floor(np.asarray(d_student, dtype=float) * c + 1e-9)
     return np.clip(kept, 0, n_features).astype(int)
 
 
@@ -51,15 +55,17 @@ def naive_floor(d_student: ArrayLike, alpha: float, n_features: int, eps_inf: fl
     return eps_inf * np.clip(frac_lost, 0.0, None)
 
 
-def refined_floor(d_student: ArrayLike, alpha: float, feature_mass: Sequence[float]) -> np.ndarray:
-    """Importance-weighted floor: the mass I_i·E[x_i²] of every feature beyond the top ⌊d_S·g⌋.
+def refined_floor(d_student: ArrayLike, alpha: float, feature_mass: Sequence[float],
+                  per_dimension: float | None = None) -> np.ndarray:
+    """Importance-weighted floor: the mass of every feature beyond the top ⌊d_S·c⌋ (c = g(α) by default).
 
-    `feature_mass` holds I_i·E[x_i²] per feature (for an SAE, E[z_i²]); the most massive
-    features are the ones kept, which is the theorem's best case for the student.
+    `feature_mass` holds the loss a dropped feature costs: I_i·Var(x_i) for a model with an output
+    bias (the toy model; the bias emits the mean), I_i·E[x_i²] without one (for an SAE, E[z_i²]).
+    The most massive features are the ones kept, which is the theorem's best case for the student.
     """
     mass = np.sort(np.asarray(feature_mass, dtype=float))[::-1]
     tail = np.concatenate([np.cumsum(mass[::-1])[::-1], [0.0]])  # tail[k] = Σ_{i≥k} mass_i
-    return tail[features_kept(d_student, alpha, len(mass))]
+    return tail[features_kept(d_student, alpha, len(mass), per_dimension)]
 
 
 def measured_critical_width(widths: Sequence[float], losses: Sequence[float], tolerance: float = 0.05) -> float:
@@ -86,6 +92,25 @@ def prediction_accuracy(measured: ArrayLike, predicted: ArrayLike) -> np.ndarray
     with np.errstate(divide="ignore", invalid="ignore"):
         acc = np.where(p > 0, np.clip(1.0 - np.abs(m - p) / p, 0.0, 1.0), np.nan)
     return float(acc) if acc.ndim == 0 else acc
+
+
+def accuracy_readings(measured: ArrayLike, predicted: ArrayLike, eps_inf: ArrayLike) -> dict[str, np.ndarray]:
+    """Accuracy of predicted losses under three readings, each 1 − |error|/scale clipped to [0, 1].
+
+    relative_to_prediction: scale = the prediction (the paper's "prediction accuracy"; NaN where it is 0).
+    relative_to_measured: scale = the measured loss (NaN where it is 0); predicting 0 scores 0.
+    absolute: scale = ε∞, the loss of a width-0 model; predicting 0 scores 1 − measured/ε∞, which
+    is near 1 wherever the loss is small, so this reading needs the zero-predictor baseline beside it.
+    """
+    m = np.asarray(measured, dtype=float)
+    p = np.asarray(predicted, dtype=float)
+    error = np.abs(m - p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {
+            "relative_to_prediction": np.asarray(prediction_accuracy(m, p), dtype=float),
+            "relative_to_measured": np.where(m > 0, np.clip(1.0 - error / m, 0.0, 1.0), np.nan),
+            "absolute": np.clip(1.0 - error / np.asarray(eps_inf, dtype=float), 0.0, 1.0),
+        }
 
 
 def curve_accuracy(measured: Sequence[float], predicted: Sequence[float]) -> float:

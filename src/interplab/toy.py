@@ -4,16 +4,25 @@ x ∈ R^F has x_i = 0 with probability α, else U[0, 1]; feature i has importanc
 width d maps h = W x and x̂ = ReLU(Wᵀh + b) and minimises Σ_i I_i (t_i − x̂_i)², where the target
 t is x itself (`direct`) or the output of a trained width-d_T teacher (`distill`).
 
-All widths and seeds of one configuration train as one tensor program: the weights of every
-model live in a single [seeds, widths, d_max, F] tensor whose rows beyond each model's width are
-masked to zero, so a model's gradients and Adam state never touch another's. Each seed owns its
-data stream and every (seed, width) its initialisation, so a model's numbers do not depend on
-which other widths or seeds share the batch.
+All widths of one seed train as one tensor program: the weights live in a [seeds, widths, d_max, F]
+tensor whose rows beyond each model's width stay zero (their gradients are masked), so a model's
+numbers do not depend on which other widths or seeds share the batch. Each seed owns its data
+stream and every (seed, width) its initialisation.
+
+Why a hand-written backward (as the SAE step): with d ≤ 10 the step is memory-bound, a handful of
+passes over [seeds, widths, batch, F] tensors, and autograd makes about three times as many
+(temporaries for the bias add, ReLU, difference, square, weighting and each backward). The step
+works in importance-scaled coordinates: with s_i = √I_i, ReLU commutes with the positive scale, so
+s⊙x̂ = ReLU(Wᵀh·s + b·s) and the loss is the plain squared error ‖s⊙x̂ − s⊙t‖². The bias rides in
+the decoder matmul as a row of ones under h, ReLU's backward runs in place, and the loss itself is
+computed only on the steps that record it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -22,7 +31,12 @@ import torch
 from interplab import theory
 from interplab.io import stable_seed
 
+log = logging.getLogger(__name__)
+
 DATA_CHUNK = 50  # steps of data drawn per generator call
+PROGRESS_SECONDS = 10.0  # training logs its rate and ETA this often
+SETTLED_SHARE = 0.01  # see LossRecord
+REPRESENTED_NORM = 0.5  # a feature counts as represented when its column of W has at least this norm
 
 
 @dataclass(frozen=True)
@@ -39,6 +53,7 @@ class ToyConfig:
     lr: float = 3e-3
     eval_samples: int = 32768
     final_fraction: float = 0.1
+    convergence_tolerance: float = 0.0  # 0: train every step; else stop when window means settle
     curve_points: int = 60
     device: str = "cpu"
 
@@ -49,16 +64,33 @@ class ToyConfig:
 
 @dataclass
 class TrainedModels:
-    """Weights of a batch of toy models: W [S, M, d_max, F], b [S, M, F], per-step losses [steps, S, M]."""
+    """A batch of toy models, one [S, M_g, d_g, F] weight stack per width group, and their recorded losses.
 
-    weight: torch.Tensor
-    bias: torch.Tensor
+    final_loss [S, M] is the mean loss over the last window of `final_fraction` of the steps run;
+    curve_loss [P, S, M] the loss at the log-spaced `curve_steps` (1-based) reached before stopping.
+    Model order (M) is the groups' widths in order, i.e. `widths` sorted.
+    """
+
+    weights: list[torch.Tensor]
+    biases: list[torch.Tensor]
     widths: tuple[int, ...]
-    step_losses: torch.Tensor = field(repr=False)
+    final_loss: np.ndarray
+    curve_steps: np.ndarray
+    curve_loss: np.ndarray
+    steps_run: int
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [S, B, F] → reconstructions [S, M, B, F]."""
-        return _forward(self.weight, self.bias, x)
+        outputs = []
+        for weight, bias in zip(self.weights, self.biases):
+            hidden = x.unsqueeze(1) @ weight.transpose(-1, -2)  # [S, M_g, B, d_g]
+            outputs.append(torch.relu(hidden @ weight + bias.unsqueeze(2)))
+        return torch.cat(outputs, 1)
+
+    def features_represented(self) -> np.ndarray:
+        """Features per model whose column of W has norm ≥ REPRESENTED_NORM: [S, M]."""
+        return torch.cat([(torch.linalg.vector_norm(w, dim=2) >= REPRESENTED_NORM).sum(-1) for w in self.weights],
+                         1).cpu().numpy()
 
 
 def importance(n_features: int, decay: float, device: str = "cpu") -> torch.Tensor:
@@ -66,16 +98,22 @@ def importance(n_features: int, decay: float, device: str = "cpu") -> torch.Tens
     return decay ** torch.arange(n_features, dtype=torch.float32, device=device)
 
 
-def sample_features(gens: list[torch.Generator], batch: int, n_features: int, alpha: float, device: str,
+def data_generators(tag: str, seeds: tuple[int, ...]) -> list[np.random.Generator]:
+    """One PCG64 stream per seed (numpy's PCG64 draws float32 about 1.6× faster than torch's CPU generator)."""
+    return [np.random.Generator(np.random.PCG64(stable_seed(tag, seed))) for seed in seeds]
+
+
+def sample_features(gens: list[np.random.Generator], batch: int, n_features: int, alpha: float, device: str,
                     chunk: int = 1) -> torch.Tensor:
     """`chunk` batches per seed, [chunk, S, B, F]: each feature is 0 with probability α, else U[0, 1].
 
     One uniform draw v per entry suffices: ReLU(v − α)/(1 − α) is 0 with probability α and,
     given v ≥ α, uniform on [0, 1].
     """
-    out = torch.empty(chunk, len(gens), batch, n_features, device=device)
+    draws = np.empty((len(gens), chunk, batch, n_features), dtype=np.float32)
     for s, gen in enumerate(gens):
-        torch.rand(chunk, batch, n_features, generator=gen, device=device, out=out[:, s])
+        gen.random(out=draws[s], dtype=np.float32)
+    out = torch.from_numpy(draws).to(device).transpose(0, 1).contiguous()
     return torch.relu_(out.sub_(alpha)).div_(1.0 - alpha)
 
 
@@ -84,14 +122,18 @@ def _fast_adam(device: str) -> dict:
     return {"fused": True} if device == "cpu" or device.startswith("cuda") else {}
 
 
-def _forward(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    hidden = x.unsqueeze(1) @ weight.transpose(-1, -2)  # [S, M, B, d]
-    return torch.relu(hidden @ weight + bias.unsqueeze(2))  # [S, M, B, F]
-
-
 def _weighted_loss(recon: torch.Tensor, target: torch.Tensor, imp: torch.Tensor) -> torch.Tensor:
     """Σ_i I_i (t_i − x̂_i)², averaged over the batch: [S, M]."""
     return ((target.unsqueeze(1) - recon) ** 2 * imp).sum(-1).mean(-1)
+
+
+def _held_out_loss(models: TrainedModels, x: torch.Tensor, target: torch.Tensor, imp: torch.Tensor,
+                   chunk: int = 4096) -> torch.Tensor:
+    """The weighted loss over all samples of x [S, N, F], in chunks so memory stays at [S, M, chunk, F]
+    (the paper grid's 20 seeds × 8 widths × 65,536 samples × F = 40 would need 1.7 GB per temporary)."""
+    total = sum(_weighted_loss(models.forward(x[:, i:i + chunk]), target[:, i:i + chunk], imp) * x[:, i:i + chunk].shape[1]
+                for i in range(0, x.shape[1], chunk))
+    return total / x.shape[1]
 
 
 def _init_models(widths: tuple[int, ...], seeds: tuple[int, ...], n_features: int, tag: str, device: str):
@@ -106,6 +148,107 @@ def _init_models(widths: tuple[int, ...], seeds: tuple[int, ...], n_features: in
     return weight.to(device), torch.zeros(len(seeds), len(widths), n_features, device=device), mask[None, :, :, None].to(device)
 
 
+class FusedStep:
+    """Forward, hand-written backward and Adam update of a [S, M, d, F] model stack, into buffers allocated once.
+
+    In scaled coordinates z' = s⊙(Wᵀh + b) and L = ‖ReLU(z') − s⊙t‖²/B, so ∂L/∂z' = 2·r/B with
+    r = (z' − s⊙t) masked where z' ≤ 0. Then ∂L/∂b = s⊙Σ_batch ∂L/∂z', ∂L/∂W (decoder use) =
+    h·(∂L/∂z')ᵀ scaled by s, and ∂L/∂W (encoder use) = (W⊙s)·(∂L/∂z')ᵀ·x.
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, mask: torch.Tensor, batch: int,
+                 imp: torch.Tensor, lr: float) -> None:
+        n_seeds, n_models, d_max, n_features = weight.shape
+        stack, device = n_seeds * n_models, weight.device
+        self.weight, self.bias, self.batch = weight, bias, batch
+        self.scale = imp.sqrt()
+        self.grad_mask = mask * (2.0 / batch)
+        self.encoded = torch.empty(n_seeds, n_models * d_max, batch, device=device)
+        self.hidden = torch.ones(stack, d_max + 1, batch, device=device)  # [hᵀ; 1]: the bias row stays 1
+        self.decoder = torch.empty(stack, d_max + 1, n_features, device=device)  # [W⊙s; b⊙s]
+        self.z = torch.empty(stack, batch, n_features, device=device)
+        self.residual = torch.empty(stack, batch, n_features, device=device)
+        self.decoder_grad = torch.empty(stack, d_max + 1, n_features, device=device)
+        self.hidden_grad = torch.empty(stack, d_max, batch, device=device)
+        self.encoder_grad = torch.empty(n_seeds, n_models * d_max, n_features, device=device)
+        weight.grad, bias.grad = torch.zeros_like(weight), torch.zeros_like(bias)
+        self.optimizer = torch.optim.Adam([weight, bias], lr=lr, **_fast_adam(str(device)))
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor, scaled_target: torch.Tensor, measure: bool) -> torch.Tensor | None:
+        """One Adam step on x [S, B, F] towards s⊙t [S, B, F]; the batch loss [S, M] when `measure`."""
+        n_seeds, n_models, d_max, n_features = self.weight.shape
+        stack = n_seeds * n_models
+        torch.bmm(self.weight.view(n_seeds, n_models * d_max, n_features), x.transpose(1, 2), out=self.encoded)
+        self.hidden[:, :d_max].copy_(self.encoded.view(stack, d_max, self.batch))
+        torch.mul(self.weight.view(stack, d_max, n_features), self.scale, out=self.decoder[:, :d_max])
+        torch.mul(self.bias.view(stack, 1, n_features), self.scale, out=self.decoder[:, d_max:])
+        z = torch.bmm(self.hidden.transpose(1, 2), self.decoder, out=self.z)
+        residual = self.residual.view(n_seeds, n_models, self.batch, n_features)
+        torch.sub(z.view_as(residual), scaled_target.unsqueeze(1), out=residual)
+        grad_z = torch.ops.aten.threshold_backward.grad_input(self.residual, z, 0.0, grad_input=self.residual)
+        torch.bmm(self.hidden, grad_z, out=self.decoder_grad)
+        torch.bmm(self.decoder[:, :d_max], grad_z.transpose(1, 2), out=self.hidden_grad)
+        torch.bmm(self.hidden_grad.view(n_seeds, n_models * d_max, self.batch), x, out=self.encoder_grad)
+        decoder_grad = self.decoder_grad.view(n_seeds, n_models, d_max + 1, n_features)
+        torch.addcmul(self.encoder_grad.view_as(self.weight), decoder_grad[:, :, :d_max], self.scale,
+                      out=self.weight.grad).mul_(self.grad_mask)
+        torch.mul(decoder_grad[:, :, d_max], self.scale * (2.0 / self.batch), out=self.bias.grad)
+        self.optimizer.step()
+        if not measure:
+            return None
+        error = torch.sub(z.relu_().view_as(residual), scaled_target.unsqueeze(1), out=residual)  # z is free now
+        return torch.linalg.vector_norm(error, dim=(2, 3)).square_().div_(self.batch)
+
+
+class LossRecord:
+    """Which steps measure the loss, the log-spaced curve, window means and the optional convergence stop.
+
+    Windows of `final_fraction` of the steps are aligned to end at the last step, so without a stop
+    the final loss is the mean over exactly the last `final_fraction` of the steps. With a tolerance,
+    every step is measured and training stops once every model's window mean moved by less than
+    `tolerance` × the previous window's mean since then. A loss that has fallen below SETTLED_SHARE of
+    its first window's mean measures its change against that share instead: near zero, its relative
+    change is noise that cannot move a floor.
+    """
+
+    def __init__(self, steps: int, final_fraction: float, curve_points: int, tolerance: float) -> None:
+        self.steps, self.tolerance = steps, tolerance
+        self.window = max(1, int(round(steps * final_fraction)))
+        self.first_window_start = steps % self.window
+        self.curve_at = set(_curve_steps(steps, curve_points).tolist())
+        self.curve: list[tuple[int, np.ndarray]] = []
+        self.window_sum: torch.Tensor | float = 0.0
+        self.window_means: list[torch.Tensor] = []
+
+    def in_windows(self, step: int) -> bool:
+        return step >= (self.first_window_start if self.tolerance > 0 else self.steps - self.window)
+
+    def measures(self, step: int) -> bool:
+        return self.in_windows(step) or step in self.curve_at
+
+    def add(self, step: int, loss: torch.Tensor) -> bool:
+        """Record the loss of `step` (0-based); True when training should stop here."""
+        if step in self.curve_at:
+            self.curve.append((step + 1, loss.cpu().numpy()))
+        if not self.in_windows(step):
+            return False
+        self.window_sum = self.window_sum + loss.double()
+        if (step + 1 - self.first_window_start) % self.window:
+            return False
+        self.window_means.append(self.window_sum / self.window)
+        self.window_sum = 0.0
+        if self.tolerance <= 0 or len(self.window_means) < 2:
+            return False
+        previous, latest = self.window_means[-2], self.window_means[-1]
+        scale = torch.maximum(previous, SETTLED_SHARE * self.window_means[0])
+        return bool(((latest - previous).abs() <= self.tolerance * scale).all())
+
+    @property
+    def final_loss(self) -> np.ndarray:
+        return self.window_means[-1].cpu().numpy()
+
+
 def train_models(
     cfg: ToyConfig,
     widths: tuple[int, ...],
@@ -113,26 +256,54 @@ def train_models(
     tag: str,
     teacher: TrainedModels | None = None,
 ) -> TrainedModels:
-    """Train one model per (seed, width) with Adam on fresh batches; the target is x or the teacher's output."""
+    """Train one model per (seed, width) with Adam on fresh batches; the target is x or the teacher's output.
+
+    Widths train in groups (`width_groups`) that all read the same batch, drawn once per seed and step.
+    """
     device = cfg.device
     imp = importance(cfg.n_features, cfg.importance_decay, device)
-    weight, bias, mask = _init_models(widths, cfg.seeds, cfg.n_features, tag, device)
-    weight.requires_grad_(True)
-    bias.requires_grad_(True)
-    opt = torch.optim.Adam([weight, bias], lr=cfg.lr, **_fast_adam(device))
-    gens = [torch.Generator(device=device).manual_seed(stable_seed("toy-data", tag, seed)) for seed in cfg.seeds]
-    losses = torch.empty(steps, len(cfg.seeds), len(widths), device=device)
+    groups = width_groups(widths)
+    steppers = [FusedStep(*_init_models(g, cfg.seeds, cfg.n_features, tag, device), cfg.batch_size, imp, cfg.lr)
+                for g in groups]
+    scale = steppers[0].scale
+    scaled_teacher = None if teacher is None else ScaledTeacher(teacher, scale)
+    record = LossRecord(steps, cfg.final_fraction, cfg.curve_points, cfg.convergence_tolerance)
+    gens = data_generators("toy-data-" + tag, cfg.seeds)
+    steps_run = steps
+    start = last_report = time.perf_counter()
     for step in range(steps):
         if step % DATA_CHUNK == 0:
             data = sample_features(gens, cfg.batch_size, cfg.n_features, cfg.alpha, device, DATA_CHUNK)
+            if time.perf_counter() - last_report > PROGRESS_SECONDS:
+                last_report = time.perf_counter()
+                rate = step / (last_report - start)
+                log.info("%s: step %d/%d, %.0f steps/s, ETA %.0f s", tag, step, steps, rate, (steps - step) / rate)
         x = data[step % DATA_CHUNK]
-        target = x if teacher is None else _teacher_target(teacher, x)
-        loss = _weighted_loss(_forward(weight * mask, bias, x), target, imp)
-        opt.zero_grad(set_to_none=True)
-        loss.sum().backward()  # models share no parameters, so the sum trains each independently
-        opt.step()
-        losses[step] = loss.detach()
-    return TrainedModels((weight * mask).detach(), bias.detach(), widths, losses.cpu())
+        scaled_target = torch.mul(x, scale) if scaled_teacher is None else scaled_teacher(x)
+        measure = record.measures(step)
+        losses = [stepper(x, scaled_target, measure) for stepper in steppers]
+        if measure and record.add(step, torch.cat(losses, 1)):
+            steps_run = step + 1
+            break
+    curve_steps = np.array([s for s, _ in record.curve], dtype=int)
+    curve_loss = np.stack([c for _, c in record.curve])
+    return TrainedModels([st.weight.detach() for st in steppers], [st.bias.detach() for st in steppers],
+                         tuple(w for g in groups for w in g), record.final_loss, curve_steps, curve_loss, steps_run)
+
+
+class ScaledTeacher:
+    """s⊙(teacher output) = ReLU([h; 1]ᵀ[W⊙s; b⊙s]) of a one-width teacher: one matmul and an in-place ReLU per batch."""
+
+    def __init__(self, teacher: TrainedModels, scale: torch.Tensor) -> None:
+        weight, bias = teacher.weights[0][:, 0], teacher.biases[0][:, 0]  # [S, d_T, F], [S, F]
+        self.weight = weight
+        self.decoder = torch.cat([weight * scale, (bias * scale).unsqueeze(1)], 1)  # fixed while students train
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        hidden = torch.bmm(x, self.weight.transpose(1, 2))  # [S, B, d_T]
+        ones = torch.ones(*hidden.shape[:2], 1, device=x.device)
+        return torch.bmm(torch.cat([hidden, ones], 2), self.decoder).relu_()
 
 
 @torch.no_grad()
@@ -164,33 +335,29 @@ def width_groups(widths: tuple[int, ...], ratio: float = 8.0) -> list[tuple[int,
 def run_config(cfg: ToyConfig) -> pd.DataFrame:
     """Train students (and the teacher in distill mode) for one configuration; one row per (seed, width).
 
-    Each row carries the measured final loss (mean of the last `final_fraction` of steps), the
-    held-out loss on fresh samples, a log-spaced loss curve, and the theory's naive and refined
-    floors computed from the target's measured per-feature mass I_i·E[t_i²].
+    Each row: final and held-out loss, loss curve, features represented, and the naive and refined
+    floors from the target's per-feature mass I_i·Var(t_i) on fresh samples. With the convergence
+    stop on, all models of the configuration stop together, when the slowest has settled.
+
+    Var, not E[t²]: the output bias b lets any model emit the constant E[t_i], so a dropped feature
+    costs only its variance (and a feature the teacher does not represent, a constant, costs 0).
     """
     tag = f"F{cfg.n_features}_a{cfg.alpha}_dT{cfg.teacher_width}"
     teacher = None
     if cfg.teacher_width is not None:
-        with torch.enable_grad():
-            teacher = train_models(cfg, (cfg.teacher_width,), cfg.teacher_steps, tag + "-teacher")
-    with torch.enable_grad():
-        groups = [train_models(cfg, g, cfg.steps, tag + "-student", teacher) for g in width_groups(cfg.student_widths)]
+        teacher = train_models(cfg, (cfg.teacher_width,), cfg.teacher_steps, tag + "-teacher")
+    students = train_models(cfg, cfg.student_widths, cfg.steps, tag + "-student", teacher)
 
     imp = importance(cfg.n_features, cfg.importance_decay, cfg.device)
-    eval_gens = [torch.Generator(device=cfg.device).manual_seed(stable_seed("toy-eval", tag, s)) for s in cfg.seeds]
-    x = sample_features(eval_gens, cfg.eval_samples, cfg.n_features, cfg.alpha, cfg.device)[0]
+    x = sample_features(data_generators("toy-eval-" + tag, cfg.seeds), cfg.eval_samples, cfg.n_features, cfg.alpha, cfg.device)[0]
     target = x if teacher is None else _teacher_target(teacher, x)
-    eval_loss = torch.cat([_weighted_loss(g.forward(x), target, imp) for g in groups], 1).cpu().numpy()  # [S, M]
-    feature_mass = (imp * (target**2).mean(1)).cpu().numpy()  # [S, F]
-
-    n_final = max(1, int(round(cfg.steps * cfg.final_fraction)))
-    step_losses = torch.cat([g.step_losses for g in groups], 2)  # [steps, S, M]
-    final_loss = step_losses[-n_final:].mean(0).numpy()  # [S, M]
-    curve_idx = _curve_steps(cfg.steps, cfg.curve_points)
-    curves = step_losses[curve_idx].numpy()  # [P, S, M]
+    eval_loss = _held_out_loss(students, x, target, imp).cpu().numpy()  # [S, M]
+    feature_mass = (imp * target.var(1, correction=0)).cpu().numpy()  # [S, F]
+    represented = students.features_represented()  # [S, M]
+    teacher_represented = teacher.features_represented()[:, 0] if teacher is not None else None
 
     rows = []
-    widths = np.asarray(sorted(cfg.student_widths))
+    widths = np.asarray(students.widths)
     for s, seed in enumerate(cfg.seeds):
         mass = feature_mass[s]
         refined = theory.refined_floor(widths, cfg.alpha, mass)
@@ -204,13 +371,17 @@ def run_config(cfg: ToyConfig) -> pd.DataFrame:
                     "teacher_width": cfg.teacher_width if cfg.teacher_width is not None else -1,
                     "seed": seed,
                     "student_width": int(width),
-                    "final_loss": float(final_loss[s, m]),
+                    "final_loss": float(students.final_loss[s, m]),
                     "eval_loss": float(eval_loss[s, m]),
+                    "steps_run": students.steps_run,
                     "pred_floor_refined": float(refined[m]),
                     "pred_floor_naive": float(naive[m]),
                     "target_mass": float(mass.sum()),
-                    "curve_steps": (curve_idx + 1).tolist(),
-                    "curve_loss": curves[:, s, m].tolist(),
+                    "feature_mass": mass.tolist(),
+                    "features_represented": int(represented[s, m]),
+                    "features_available": cfg.n_features if teacher is None else int(teacher_represented[s]),
+                    "curve_steps": students.curve_steps.tolist(),
+                    "curve_loss": students.curve_loss[:, s, m].tolist(),
                 }
             )
     return pd.DataFrame(rows)
@@ -253,6 +424,7 @@ def grid(section: dict, device: str = "cpu") -> dict[str, ToyConfig]:
                     lr=section["lr"],
                     eval_samples=section["eval_samples"],
                     final_fraction=section["final_fraction"],
+                    convergence_tolerance=section["convergence_tolerance"],
                     device=device,
                 )
     return configs

@@ -28,7 +28,21 @@ def test_toy_run_table(toy_workdir):
 def test_summary_has_one_row_per_configuration(toy_workdir):
     summary = pd.read_csv(toy_workdir / "results/toy/summary.csv")
     assert len(summary) == 2
-    assert {"predicted_critical_width", "measured_critical_width", "floor_accuracy_refined"} <= set(summary.columns)
+    assert {"predicted_critical_width", "measured_critical_width", "floor_accuracy_refined",
+            "floor_accuracy_measured_capacity_n", "measured_critical_width_tol2pct"} <= set(summary.columns)
+
+
+def test_accuracy_table_has_every_reading_per_alpha(toy_workdir):
+    table = pd.read_csv(toy_workdir / "results/toy/accuracy_by_alpha.csv")
+    assert set(table["alpha"]) == {0.8, 0.95}
+    assert set(table["predictor"]) == {"refined", "naive", "measured_capacity", "measured_capacity_other_F",
+                                       "affine_calibrated", "zero"}
+    assert set(table["reading"]) == {"relative_to_prediction", "relative_to_measured", "absolute"}
+    assert len(table) == 2 * 6 * 3 and (table["n_points"] >= 0).all()
+    # One feature count: no other F to fit the capacity on, so that predictor has no points.
+    assert (table.loc[table["predictor"] == "measured_capacity_other_F", "n_points"] == 0).all()
+    capacity = pd.read_csv(toy_workdir / "results/toy/capacity_fit.csv")
+    assert list(capacity["alpha"]) == [0.8, 0.95] and (capacity["capacity_fitted"] > 0).all()
 
 
 @pytest.mark.parametrize("fig", ["fig1_loss_floor_curves", "fig5_config_heatmap", "fig8_floor_vs_dstar",
@@ -63,6 +77,7 @@ def test_report_has_every_figure_with_its_caption(toy_workdir):
     for fig in ("fig1_loss_floor_curves", "fig5_config_heatmap", "fig8_floor_vs_dstar", "fig9_sparsity_effect"):
         assert fig in html
     assert "Loss-floor curves" in html and "Sparsity effect" in html
+    assert "accuracy_by_alpha.csv" in html and "Prediction accuracy per sparsity" in html
 
 
 def test_config_changes_rerun_exactly_the_jobs_they_affect(toy_workdir):
@@ -75,11 +90,15 @@ def test_config_changes_rerun_exactly_the_jobs_they_affect(toy_workdir):
     def alpha(config):
         config["toy"]["alphas"] = [0.8, 0.9]
 
+    def sweep(config):
+        config["toy"]["critical_tolerance_sweep"] = [0.2]
+
     figures = {"toy_figure": 4, "all": 1}
     assert planned_jobs(toy_workdir, "all") == {}
     assert planned_jobs(toy_workdir, "all", change=steps) == {"toy_run": 2, "toy_summary": 1, **figures}
     assert planned_jobs(toy_workdir, "all", change=tolerance) == {"toy_summary": 1, **figures}
     assert planned_jobs(toy_workdir, "all", change=alpha) == {"toy_run": 1, "toy_summary": 1, **figures}
+    assert planned_jobs(toy_workdir, "all", change=sweep) == {"toy_summary": 1, **figures}
 
 
 def test_nested_command_line_config_is_parsed(toy_workdir):

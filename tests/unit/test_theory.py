@@ -84,3 +84,26 @@ def test_prediction_accuracy():
     assert math.isnan(theory.prediction_accuracy(1, 0))
     assert theory.curve_accuracy([1.0, 2.0, 5.0], [1.0, 1.0, 0.0]) == pytest.approx(0.5)
     assert math.isnan(theory.curve_accuracy([1.0], [0.0]))
+
+
+def test_measured_capacity_replaces_g_in_the_refined_floor():
+    mass = [0.1, 0.5, 0.2, 0.05]  # sorted: 0.5, 0.2, 0.1, 0.05
+    assert list(theory.features_kept([1, 2], 0.8, 4, per_dimension=1.5)) == [1, 3]
+    # c = 1.5: width 1 keeps 1 feature (0.5) → floor 0.35; width 2 keeps 3 → 0.05.
+    assert theory.refined_floor([1, 2], 0.8, mass, per_dimension=1.5) == pytest.approx([0.35, 0.05])
+
+
+def test_accuracy_readings_hand_computed():
+    measured = np.array([0.2, 0.1, 0.0])
+    predicted = np.array([0.1, 0.0, 0.05])
+    readings = theory.accuracy_readings(measured, predicted, eps_inf=1.0)
+    # relative to prediction: 1 − 0.1/0.1 = 0; undefined at p = 0; 1 − 0.05/0.05 = 0.
+    np.testing.assert_allclose(readings["relative_to_prediction"], [0.0, np.nan, 0.0])
+    # relative to measured: 1 − 0.1/0.2 = 0.5; 1 − 0.1/0.1 = 0; undefined at m = 0.
+    np.testing.assert_allclose(readings["relative_to_measured"], [0.5, 0.0, np.nan])
+    # absolute (ε∞ = 1): 1 − |m − p|.
+    np.testing.assert_allclose(readings["absolute"], [0.9, 0.9, 0.95])
+    zero = theory.accuracy_readings(measured, np.zeros(3), eps_inf=0.5)
+    assert np.all(np.isnan(zero["relative_to_prediction"]))
+    np.testing.assert_allclose(zero["relative_to_measured"], [0.0, 0.0, np.nan])
+    np.testing.assert_allclose(zero["absolute"], [0.6, 0.8, 1.0])

@@ -6,6 +6,7 @@ zero), so curves for different F and α share one scale from 0 to about 1.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -58,6 +59,7 @@ def loss_floor_curves(curves: pd.DataFrame, summary: pd.DataFrame, path: str | P
                 ax.plot(x, c["loss_mean"] / scale, "o-", color=color, ms=2.5, lw=1.3)
                 ax.plot(x, c["pred_floor_refined"] / scale, "--", color=color, lw=1.0)
                 ax.plot(x, c["pred_floor_naive"] / scale, ":", color="0.45", lw=1.0)
+                ax.plot(x, c["pred_floor_capacity"] / scale, "-.", color=color, lw=1.0, alpha=0.8)
                 row = summary[(summary["n_features"] == n_features) & (summary["alpha"] == alpha)
                               & (summary["teacher_width"] == teacher)].iloc[0]
                 ax.axvline(row["predicted_critical_width"], color=color, lw=0.9, alpha=0.8)
@@ -75,54 +77,71 @@ def loss_floor_curves(curves: pd.DataFrame, summary: pd.DataFrame, path: str | P
     handles = [Line2D([], [], color="k", marker="o", ms=3, label="measured (mean; band = seed range)"),
                Line2D([], [], color="k", ls="--", label="refined floor (importance-weighted)"),
                Line2D([], [], color="0.45", ls=":", label="naive floor"),
+               Line2D([], [], color="k", ls="-.", label="measured-capacity floor (c(α) for g(α))"),
                Line2D([], [], color="k", lw=0.9, label="predicted critical width d*_S"),
                Line2D([], [], color="k", marker="D", mfc="none", ls="", label="measured critical width")]
     if len(teachers) > 1:
         handles += [Line2D([], [], color=colors[t], lw=3, label=_teacher_label(t)) for t in teachers]
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 5), bbox_to_anchor=(0.5, -0.02))
     mode = "students reconstruct x" if teachers == [-1] else "students distilled from a teacher"
     fig.suptitle(f"Toy-model loss vs student width ({mode}): does the loss reach its floor where the KD theorem says?")
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.tight_layout()
+    fig.legend(handles=handles, loc="upper center", ncol=min(len(handles), 3), bbox_to_anchor=(0.5, 0.0))
     style.save(fig, path, provenance)
 
 
 def config_heatmap(summary: pd.DataFrame, path: str | Path, provenance=None) -> None:
-    """fig5: every (α, F[, d_T]) configuration, coloured by how well the theory predicts it.
+    """fig5: every (α, F) configuration, one column of panels per teacher width d_T, coloured by how well
+    the theory predicts it.
 
-    Top row: accuracy of the refined floor curve (1 = exact). Bottom row: measured / predicted
-    critical width on a log colour scale centred on 1, so over- and under-prediction read apart.
+    Rows: median accuracy 1 − |measured − predicted|/predicted of the refined, naive and
+    measured-capacity floors over the (seed, width) points where the prediction is nonzero, each
+    cell annotated with that point count n; last, measured / predicted critical width on a log
+    colour scale centred on 1, so over- and under-prediction read apart.
     """
     style.apply()
     summary = summary.assign(width_ratio=summary["measured_critical_width"] / summary["predicted_critical_width"])
+    accuracy = (plt.get_cmap(style.SEQUENTIAL).copy(), matplotlib.colors.Normalize(0, 1), "accuracy (1 = exact)")
     rows = [
-        ("floor_accuracy_refined", "floor-curve accuracy\n(refined)", plt.get_cmap(style.SEQUENTIAL).copy(),
-         matplotlib.colors.Normalize(0, 1), "{:.2f}", "accuracy (1 = exact)"),
+        ("floor_accuracy_refined", "refined floor\naccuracy", *accuracy),
+        ("floor_accuracy_naive", "naive floor\naccuracy", *accuracy),
+        ("floor_accuracy_measured_capacity", "measured-capacity\nfloor accuracy", *accuracy),
         ("width_ratio", "critical width\nmeasured / predicted", plt.get_cmap(style.DIVERGING).copy(),
-         matplotlib.colors.LogNorm(1 / 16, 16), "{:.1f}×", "ratio (1 = exact)"),
+         matplotlib.colors.LogNorm(1 / 16, 16), "ratio (1 = exact)"),
     ]
     teachers = sorted(summary["teacher_width"].unique())
     alphas = sorted(summary["alpha"].unique())
     features = sorted(summary["n_features"].unique())
-    cell_w, cell_h = 0.62, 0.42
-    fig, axes = _grid(len(rows), len(teachers), w=cell_w * len(features) + 1.2, h=cell_h * len(alphas) + 1.0)
-    for i, (metric, label, cmap, norm, fmt, bar_label) in enumerate(rows):
+    cell_w, cell_h = 0.78, 0.5
+    fig, axes = _grid(len(rows), len(teachers), w=cell_w * len(features) + 1.3, h=cell_h * len(alphas) + 1.0)
+    height = fig.get_figheight()
+    fig.subplots_adjust(top=1 - 0.6 / height)  # the title sits just above the panels (saved with a tight box)
+    for i, (metric, label, cmap, norm, bar_label) in enumerate(rows):
         cmap.set_bad("0.88")
         image = None
         for j, teacher in enumerate(teachers):
             ax = axes[i, j]
             sub = summary[summary["teacher_width"] == teacher]
             values = sub.pivot(index="alpha", columns="n_features", values=metric).reindex(index=alphas, columns=features)
+            counts = None if metric == "width_ratio" else sub.pivot(
+                index="alpha", columns="n_features", values=metric + "_n").reindex(index=alphas, columns=features)
             values = values.to_numpy(dtype=float)
             image = ax.imshow(values, cmap=cmap, norm=norm, aspect="auto")
             for (r, c), value in np.ndenumerate(values):
-                text = "n/a" if np.isnan(value) else fmt.format(value)
-                shade = np.nan if np.isnan(value) else norm(value)
-                dark_cell = not np.isnan(shade) and (shade < 0.45 if metric != "width_ratio" else abs(shade - 0.5) > 0.3)
-                ax.text(c, r, text, ha="center", va="center", fontsize=8, color="w" if dark_cell else "k")
+                if np.isnan(value):
+                    text, dark_cell = "n/a", False
+                else:
+                    shade = norm(value)
+                    text = f"{value:.1f}×" if metric == "width_ratio" else f"{value:.2f}"
+                    dark_cell = abs(shade - 0.5) > 0.3 if metric == "width_ratio" else shade < 0.45
+                if counts is not None and not np.isnan(value):
+                    text += f"\nn={int(counts.iloc[r, c])}"
+                ax.text(c, r, text, ha="center", va="center", fontsize=7, linespacing=0.95,
+                        color="w" if dark_cell else "k")
             ax.set_xticks(range(len(features)), [str(f) for f in features])
             ax.set_yticks(range(len(alphas)), [f"{a:g}" for a in alphas])
             ax.grid(False)
-            ax.set_xlabel("features F")
+            if i == len(rows) - 1:
+                ax.set_xlabel("features F")
             if j == 0:
                 ax.set_ylabel(f"{label}\n\nsparsity α")
             if i == 0:
@@ -132,28 +151,39 @@ def config_heatmap(summary: pd.DataFrame, path: str | Path, provenance=None) -> 
             ticks = [1 / 16, 1 / 4, 1, 4, 16]
             bar.set_ticks(ticks, labels=["1/16", "1/4", "1", "4", "16"])
             bar.minorticks_off()
-    fig.suptitle("How well the KD theorem predicts each toy configuration\n(grey n/a: theory predicts no floor at any swept width)")
+    title = ("How well the KD theorem predicts each toy configuration (n = seed × width points with a nonzero "
+             "prediction behind each median; grey n/a: the floor predicts 0 at every swept width)")
+    fig.suptitle(textwrap.fill(title, width=45 * len(teachers) + 10), y=1 - 0.2 / height, va="bottom")
     style.save(fig, path, provenance)
 
 
 def floor_vs_dstar(per_seed: pd.DataFrame, summary: pd.DataFrame, path: str | Path, provenance=None) -> None:
-    """fig8: measured critical width vs predicted d*_S for every run; agreement puts points on y = x."""
+    """fig8: measured vs predicted critical width per configuration; agreement puts markers on y = x.
+
+    Marker: the critical width of the seed-mean curve; vertical bar: the 10th–90th percentile of
+    the seeds' own critical widths. Teacher widths are nudged apart along x, since capping at d_T
+    makes several configurations share one predicted width.
+    """
     style.apply()
-    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    fig, ax = plt.subplots(figsize=(6.4, 5.0))
     alphas = sorted(summary["alpha"].unique())
     features = sorted(summary["n_features"].unique())
+    teachers = sorted(summary["teacher_width"].unique())
     colors = dict(zip(alphas, style.sequential_colors(len(alphas))))
     markers = dict(zip(features, "osD^vP*X"))
-    rng = np.random.default_rng(0)
-    jitter = np.exp(rng.uniform(-0.06, 0.06, len(per_seed)))  # separate coincident seeds on the log axis
-    ax.scatter(per_seed["predicted_critical_width"] * jitter, per_seed["measured_critical_width"],
-               s=8, c=[colors[a] for a in per_seed["alpha"]], alpha=0.35, lw=0)
+    nudge = dict(zip(teachers, np.exp(np.linspace(-0.08, 0.08, len(teachers))) if len(teachers) > 1 else [1.0]))
+    keys = ["n_features", "alpha", "teacher_width"]
+    spread = per_seed.groupby(keys)["measured_critical_width"].quantile([0.1, 0.9]).unstack()
     for _, row in summary.iterrows():
-        ax.scatter(row["predicted_critical_width"], row["measured_critical_width"], s=46, color=colors[row["alpha"]],
-                   marker=markers[row["n_features"]], edgecolor="k", lw=0.6, zorder=3)
+        x = row["predicted_critical_width"] * nudge[row["teacher_width"]]
+        lo, hi = spread.loc[tuple(row[k] for k in keys)]
+        color = colors[row["alpha"]]
+        ax.plot([x, x], [lo, hi], color=color, lw=1.4, alpha=0.7, solid_capstyle="butt")
+        ax.scatter(x, row["measured_critical_width"], s=40, color=color, marker=markers[row["n_features"]],
+                   edgecolor="k", lw=0.6, zorder=3)
     lo = 0.7 * min(per_seed["predicted_critical_width"].min(), per_seed["measured_critical_width"].min())
     hi = 1.4 * max(per_seed["predicted_critical_width"].max(), per_seed["measured_critical_width"].max())
-    ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x (theory exact)")
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1)
     _log_width_axis(ax)
     ax.set_yscale("log")
     ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
@@ -162,16 +192,30 @@ def floor_vs_dstar(per_seed: pd.DataFrame, summary: pd.DataFrame, path: str | Pa
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
     ax.set_aspect("equal")
-    ax.set_xlabel("predicted critical width d*_S = F / g(α)")
+    ax.set_xlabel("predicted critical width d*_S = F / g(α)" + ("" if teachers == [-1] else ", capped at d_T"))
     ax.set_ylabel("measured critical width (loss within tolerance of its floor)")
-    log_err = np.log(summary["measured_critical_width"] / summary["predicted_critical_width"])
-    ax.set_title(f"Measured vs predicted critical width\nmedian measured/predicted = {np.exp(np.median(log_err)):.2f}×")
+    ratio = np.exp(np.median(np.log(summary["measured_critical_width"] / summary["predicted_critical_width"])))
+    n_seeds = int(per_seed.groupby(keys)["seed"].nunique().max())
+    ax.set_title(f"Measured vs predicted critical width ({len(summary)} configurations, {n_seeds} seeds each)\n"
+                 f"median measured / predicted = {ratio:.2f}×")
     handles = [Line2D([], [], color=colors[a], marker="o", ls="", label=f"α = {a:g}") for a in alphas]
     handles += [Line2D([], [], color="0.5", marker=markers[f], mec="k", ls="", label=f"F = {f}") for f in features]
-    handles += [Line2D([], [], color="k", ls="--", label="y = x"),
-                Line2D([], [], color="0.5", marker="o", ms=3, alpha=0.5, ls="", label="single seed")]
+    handles += [Line2D([], [], color="k", ls="--", label="y = x (theory exact)"),
+                Line2D([], [], color="0.4", lw=1.4, label="seeds' 10–90% range")]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1))
     style.save(fig, path, provenance)
+
+
+def sparsity_trend(curves: pd.DataFrame, width: int, flat: float = 0.02) -> dict[str, int]:
+    """Panels (F, d_T) whose loss share at `width` rises, falls or stays within `flat` (share of ε∞)
+    from the smallest to the largest α."""
+    counts = {"rises": 0, "falls": 0, "flat": 0}
+    for _, sub in curves[curves["student_width"] == width].groupby(["n_features", "teacher_width"]):
+        share = (sub["loss_mean"] / sub["target_mass"]).to_numpy()[np.argsort(sub["alpha"].to_numpy())]
+        if len(share) > 1:
+            change = share[-1] - share[0]
+            counts["flat" if abs(change) <= flat else "rises" if change > 0 else "falls"] += 1
+    return counts
 
 
 def sparsity_effect(curves: pd.DataFrame, path: str | Path, provenance=None, max_widths: int = 6) -> None:
@@ -196,7 +240,12 @@ def sparsity_effect(curves: pd.DataFrame, path: str | Path, provenance=None, max
             ax.set_xlabel("sparsity α")
             if j == 0:
                 ax.set_ylabel("loss / ε∞")
-            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, handlelength=1.2)
-    fig.suptitle("Sparsity effect: loss share at fixed student width as α rises (theory: it falls, since g(α) grows)")
+            if widths:
+                ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, handlelength=1.2)
+    width = int(curves["student_width"].min())
+    trend = sparsity_trend(curves, width)
+    verdict = ", ".join(f"{word} in {n}" for word, n in sorted(trend.items(), key=lambda kv: -kv[1]) if n)
+    fig.suptitle(f"Sparsity effect: from the smallest to the largest α, the loss share at d_S = {width} {verdict} of "
+                 f"{sum(trend.values())} panels\n(flat: within 0.02 of ε∞; theory: it falls at every width, since g(α) grows)")
     fig.tight_layout()
     style.save(fig, path, provenance)
