@@ -119,6 +119,7 @@ class Mutator(ast.NodeTransformer):
         self.target, self.count, self.found = target, 0, []
         self.scope: list[str] = []
         self.in_function = 0
+        self.keyword: str | None = None
 
     def _offer(self, original: ast.AST, mutated: ast.AST, description: str | None = None) -> ast.AST:
         index = self.count
@@ -220,17 +221,26 @@ class Mutator(ast.NodeTransformer):
             return self._offer(node, node.operand)
         return node
 
-    def visit_Constant(self, node):
-        value = node.value
-        if isinstance(value, bool):
-            return self._offer(node, ast.Constant(not value))
-        if isinstance(value, int):
-            return self._offer(node, ast.Constant(value + 1))
-        if isinstance(value, float) and (value == 0.0 or abs(value) >= FLOAT_GUARD):
-            return self._offer(node, ast.Constant(value * 2 if value else 1.0))
-        if isinstance(value, str) and value in SPLIT_SWAPS:
-            return self._offer(node, ast.Constant(SPLIT_SWAPS[value]))
+    def visit_keyword(self, node):  # name the keyword in a constant's description: `stable=True → False`
+        self.keyword = node.arg if isinstance(node.value, ast.Constant) else None
+        node.value = self.visit(node.value)
+        self.keyword = None
         return node
+
+    def visit_Constant(self, node):
+        value, mutated = node.value, None
+        if isinstance(value, bool):
+            mutated = ast.Constant(not value)
+        elif isinstance(value, int):
+            mutated = ast.Constant(value + 1)
+        elif isinstance(value, float) and (value == 0.0 or abs(value) >= FLOAT_GUARD):
+            mutated = ast.Constant(value * 2 if value else 1.0)
+        elif isinstance(value, str) and value in SPLIT_SWAPS:
+            mutated = ast.Constant(SPLIT_SWAPS[value])
+        if mutated is None:
+            return node
+        prefix = f"{self.keyword}=" if self.keyword else ""
+        return self._offer(node, mutated, f"{prefix}{_short(node)} → {prefix}{_short(mutated)}")
 
     def visit_Name(self, node):
         if node.id in NAME_SWAPS and isinstance(node.ctx, ast.Load):
@@ -463,7 +473,7 @@ def main() -> None:
     if args.list:
         for module in modules:
             for m in mutants(module):
-                print(f"{m.module}:{m.line}  {m.description}")
+                print(f"{m.line}\t{m.key}")
         return
 
     os.environ.update(OMP_NUM_THREADS="1", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
