@@ -9,6 +9,7 @@ import pytest
 
 from conftest import make_workdir, planned_jobs, run_snakemake
 from interplab.activations import ActivationCache
+from interplab.distill.probe import wilson_interval
 
 TINY_MODEL = {
     "name": "tiny-neox", "revisions": ["step4", "final"], "layers": "all", "context_length": 32, "batch_size": 8,
@@ -156,6 +157,10 @@ def test_distilled_students_floors_and_probes(lm_workdir):
     probes = pd.read_csv(base / "probes.csv")
     assert sorted(probes["model"].unique()) == ["teacher", "w16-s0", "w8-s0"]
     assert set(probes["concept"]) == {"docstring", "base64"} and (probes["layer"] == 1).all()
-    assert (probes["n_test"] == 10).all() and probes["accuracy"].between(0, 1).all()
+    assert (probes["n_test"] == 10).all()
+    for row in probes.itertuples():  # a count of correct test texts, with its Wilson interval
+        correct = round(row.accuracy * row.n_test)
+        assert row.accuracy == correct / row.n_test
+        assert (row.ci_low, row.ci_high) == pytest.approx(wilson_interval(correct, row.n_test))
     for fig in ("floor_fit", "probe_accuracy"):
         assert (lm_workdir / f"results/figures/distill/tiny-neox/{fig}.png").stat().st_size > 10_000

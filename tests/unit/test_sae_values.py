@@ -180,6 +180,8 @@ def test_sae_shape_checks_and_b_pre_methods():
             SparseAutoencoder(*shape)
     with pytest.raises(ValueError, match="zero norm"):
         normalization_scale(torch.zeros(4, 3))
+    with pytest.raises(FloatingPointError, match="input scale"):
+        normalization_scale(torch.tensor([[1.0, float("nan")]]))
     with pytest.raises(ValueError, match="unknown b_pre init"):
         initial_b_pre(torch.ones(4, 3), "median")
     # 1-d points 0, 1, 10: the geometric median is the median, 1 (Weiszfeld from the mean 3.67)
