@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import make_workdir, planned_jobs, run_snakemake
+from conftest import assert_figure_drawn_from_current_tables, make_workdir, planned_jobs, run_snakemake
 from interplab.io import read_provenance
 from interplab.sae import load_sae
 from interplab.synthetic import load_ground_truth
@@ -104,7 +104,7 @@ def test_kd_records_carry_the_ground_truth(sae_workdir):
     assert rec["tokens"] == 12800 and rec["alpha"] == pytest.approx(1 - rec["l0"] / rec["f_alive"])
     splits = json.loads((sae_workdir / "results/cache/synth/final/L00/manifest.json").read_text())["splits"]
     assert rec["n_tokens"] == splits["heldout"]["n_tokens"] == 1024, "measured on the held-out split, all of it"
-    assert (sae_workdir / "results/figures/sae/C/kd_quantities.png").stat().st_size > 10_000
+    assert_figure_drawn_from_current_tables(sae_workdir, "results/figures/sae/C/kd_quantities.png", "kd_quantities")
 
 
 def test_config_changes_rerun_exactly_the_jobs_they_affect(sae_workdir):

@@ -31,7 +31,8 @@ def test_lr_is_constant_then_decays_linearly_to_its_last_step():
     assert cfg.n_steps == 10
     assert [cfg.lr_at(s) for s in range(1, 11)] == pytest.approx([1, 1, 1, 1, 1, 1, 0.8, 0.6, 0.4, 0.2])
     assert config(lr=1.0, lr_decay_fraction=0.05).lr_at(10) == 1.0, "under one decay step: constant"
-    assert config(lr=1.0, lr_decay_fraction=0.1).lr_at(10) == 1.0, "exactly one decay step: its last step keeps lr"
+    one_and_a_half = config(lr=1.0, lr_decay_fraction=0.15)
+    assert (one_and_a_half.lr_at(9), one_and_a_half.lr_at(10)) == pytest.approx((1.0, 1 / 1.5))
     with pytest.raises(ValueError, match="below one batch"):
         config(training_tokens=3)
     assert config(training_tokens=4).n_steps == 1
@@ -86,6 +87,10 @@ def test_fraction_alive_counts_latents_fired_within_the_window():
                       config(d_sae=4, batch_size=100, training_tokens=100, alive_window_tokens=10))
     short.last_fired.copy_(torch.tensor([19, 20, 20, NEVER_FIRED]))
     assert short.fraction_alive(20).item() == 0.5, "a window under one batch still covers the current step"
+    uneven = FusedStep(sae, torch.optim.SGD(sae.parameters(), lr=0.0), LambdaController(cfg.l1),
+                       config(d_sae=4, batch_size=300, training_tokens=300, alive_window_tokens=1000))
+    uneven.last_fired.copy_(torch.tensor([16, 17, 18, 20]))
+    assert uneven.fraction_alive(20).item() == 0.5, "1000 tokens at 300 per step: steps 18–20 only"
 
 
 # ------------------------------------------------------------------------------ trainer behaviour
