@@ -211,3 +211,22 @@ def test_initialize_resets_a_used_encoder_bias():
         sae.b_enc.fill_(2.0)
     sae.initialize(torch.Generator().manual_seed(0))
     assert torch.equal(sae.b_enc, torch.zeros(4)) and torch.equal(sae.b_pre, torch.zeros(3))
+
+
+def test_each_step_trains_on_the_next_batch_of_the_mixing_buffer(tmp_path):
+    """With lr 0 the weights stay at their initialisation, so each logged MSE identifies its batch: step s
+    must have read the s-th batch of the seeded stream (a fresh batch every step, none skipped)."""
+    from interplab.sae.buffer import mixed_batches
+
+    cfg = config(batch_size=8, training_tokens=8 * 6, buffer_tokens=64, log_every=1, normalize_tokens=16,
+                 b_pre_init_tokens=16, lr=0.0, data_seed=5)
+    source = InMemorySource(stream())
+    trainer = SAETrainer(cfg, source, tmp_path)
+    run = trainer.train()
+    c = trainer.input_scale
+    expected = []
+    for _, x in zip(range(6), mixed_batches(source, 8, 64, seed=5)):
+        x_hat, _ = trainer.sae(c * x)
+        expected.append(((x_hat - c * x) ** 2).mean().item())
+    assert run.log["mse"].tolist() == pytest.approx(expected, rel=1e-5)  # float32 sums in another order
+    assert len(set(run.log["mse"].round(6))) == 6
