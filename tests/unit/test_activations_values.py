@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from interplab.activations import SPLITS, ActivationCache, CacheSpec, ShardWriter, build_caches, hook_name
-from interplab.io import write_json
+from interplab.io import read_json, sha256_file, write_json
 from interplab.teacher.bridge import BridgeSpec, load_bridge
 from tiny_lm import TINY, make_tiny_teacher
 
@@ -30,20 +30,22 @@ def test_a_full_shard_is_written_as_soon_as_it_fills(tmp_path):
 
 
 def test_batches_larger_than_a_shard_gather_rows_across_shards(tmp_path):
-    rows = torch.arange(45.0)[:, None].repeat(1, 3)
+    rows = torch.arange(45.0)[:, None]  # one column: a row count mixed up with the width shows
     cache = ActivationCache(cache_of(tmp_path, rows))
-    batches = list(cache.batches(25, seed=0))
-    assert [b.shape[0] for b in batches] == [25, 20]
-    assert sorted(torch.cat(batches)[:, 0].tolist()) == list(range(45))
-    assert [b.shape[0] for b in cache.batches(25, seed=0, drop_last=True)] == [25]
-    assert [b.shape[0] for b in cache.batches(45, seed=0)] == [45]
+    for batch_size, sizes in ((25, [25, 20]), (21, [21, 21, 3]), (45, [45]), (1, [1] * 45), (8, [8] * 5 + [5])):
+        batches = list(cache.batches(batch_size, seed=0))
+        assert [b.shape[0] for b in batches] == sizes
+        assert sorted(torch.cat(batches)[:, 0].tolist()) == list(range(45)), "every row once"
+        full = [b.shape[0] for b in cache.batches(batch_size, seed=0, drop_last=True)]
+        assert full == [s for s in sizes if s == batch_size], "drop_last drops only the short batch"
     with pytest.raises(ValueError, match="batch_size must be positive"):
         next(cache.batches(0, seed=0))
 
 
 def test_an_empty_split_reads_as_zero_rows(tmp_path):
     heldout = ActivationCache(cache_of(tmp_path, torch.ones(5, 3)), split="heldout")
-    assert heldout.n_tokens == 0 and heldout.tensor().shape == (0, 3)
+    assert heldout.split == "heldout" and heldout.n_tokens == 0 and heldout.tensor().shape == (0, 3)
+    assert heldout.fingerprint == sha256_file(tmp_path / "manifest.json")
     assert list(heldout.batches(4, seed=0)) == []
     with pytest.raises(ValueError, match="split must be one of"):
         ActivationCache(tmp_path, split="test")
@@ -56,20 +58,24 @@ def tiny_bridge(tmp_path_factory):
 
 
 def test_manifest_records_what_the_rows_are(tmp_path, tiny_bridge):
-    tokens = torch.randint(0, TINY.vocab_size, (5, 8), generator=torch.Generator().manual_seed(3))
+    # more sequences than tokens per sequence, so sequence and position counts cannot stand in for each other
+    tokens = torch.randint(0, TINY.vocab_size, (9, 4), generator=torch.Generator().manual_seed(3))
     spec = CacheSpec(model="tiny", revision="step4", source="local", layers=[0, 2], dtype="float16", shard_tokens=16,
                      batch_size=2, loader="hf")
-    manifests = build_caches(tiny_bridge, {"train": tokens[:3], "heldout": tokens[3:]}, spec,
+    manifests = build_caches(tiny_bridge, {"train": tokens[:6], "heldout": tokens[6:]}, spec,
                              {0: tmp_path / "L00", 2: tmp_path / "L02"}, token_stream_sha256="abc", device="cpu")
     for layer, manifest in manifests.items():
         assert manifest == ActivationCache(tmp_path / f"L{layer:02d}").manifest
         assert {k: manifest[k] for k in ("model", "revision", "source", "loader", "hook", "layer", "d_model", "dtype",
                                          "context_length", "token_stream_sha256")} == {
             "model": "tiny", "revision": "step4", "source": "local", "loader": "hf", "hook": hook_name(layer),
-            "layer": layer, "d_model": TINY.d_model, "dtype": "float16", "context_length": 8, "token_stream_sha256": "abc"}
-        assert {split: manifest["splits"][split]["n_tokens"] for split in SPLITS} == {"train": 24, "heldout": 16}
+            "layer": layer, "d_model": TINY.d_model, "dtype": "float16", "context_length": 4, "token_stream_sha256": "abc"}
+        assert {split: manifest["splits"][split]["n_tokens"] for split in SPLITS} == {"train": 24, "heldout": 12}
         assert [s["rows"] for s in manifest["splits"]["train"]["shards"]] == [16, 8]
         assert not (tmp_path / f"L{layer:02d}" / "provenance.json").exists(), "written only when given"
+    build_caches(tiny_bridge, {"train": tokens[:6], "heldout": tokens[6:]}, spec, {0: tmp_path / "P0", 2: tmp_path / "P2"},
+                 token_stream_sha256="abc", device="cpu", provenance={"by": "test"})
+    assert read_json(tmp_path / "P2" / "provenance.json") == {"by": "test"}
 
 
 def test_build_rejects_wrong_splits_and_negative_layers(tmp_path, tiny_bridge):
