@@ -3,8 +3,12 @@ decoder directions in several chunks, the merge threshold hit exactly, threshold
 boundaries, the default student widths, and the tables the DAG writes."""
 import math
 
+import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from interplab import kd, theory
 
@@ -121,3 +125,21 @@ def test_metric_and_floor_tables_keep_identity_first_and_one_row_per_width():
     assert floors["floor_refined"].tolist() == pytest.approx(metrics.floor_refined)
     assert floors["floor_naive"].tolist() == pytest.approx(metrics.floor_naive)
     assert (floors["tokens"] == 100).all()
+
+
+@settings(max_examples=30, deadline=None, derandomize=True, database=None)
+@given(arrays(np.float64, (12, 5), elements=st.sampled_from([0.0, 0.0, 0.5, 1.0, 3.0])))
+def test_alpha_counts_firing_and_floors_fall_with_width(codes):
+    """For any firing pattern through an identity SAE: α = 1 − L0/F_alive with L0 and F_alive counted
+    here, the spectrum is the per-latent mean of z² of the alive latents, and both floors never rise
+    with the student's width."""
+    x = torch.from_numpy(codes).float()
+    m = kd.measure(Affine(torch.eye(5), torch.eye(5), torch.zeros(5)), [x], widths=[1, 2, 3, 5, 8])
+    fires = codes > 0
+    alive = fires.any(0)
+    assert m.l0 == pytest.approx(fires.sum() / 12) and m.f_alive == alive.sum()
+    assert m.spectrum == pytest.approx(sorted((codes[:, alive] ** 2).mean(0), reverse=True))
+    if m.f_alive and 0 < 1 - m.l0 / m.f_alive < 1:  # else α and the floors are NaN (test_kd.py)
+        assert m.alpha == pytest.approx(1 - m.l0 / m.f_alive)
+        for floor in (m.floor_refined, m.floor_naive):
+            assert all(a >= b for a, b in zip(floor, floor[1:])), floor
