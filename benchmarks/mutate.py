@@ -433,6 +433,17 @@ def read_accepted() -> dict[str, str]:
     return {key: reason.strip() for key, reason in rows}
 
 
+def kills_of(path: Path) -> dict[str, dict[str, set]]:
+    """Per module: every mutant (index, line) of an earlier run, and those it killed."""
+    out: dict[str, dict[str, set]] = {}
+    for r in json.loads(path.read_text()):
+        entry = out.setdefault(r["module"], {"all": set(), "killed": set()})
+        entry["all"].add((r["index"], r["line"]))
+        if r["outcome"] in ("killed", "timeout"):
+            entry["killed"].add((r["index"], r["line"]))
+    return out
+
+
 def markdown(results: list[dict], accepted: dict[str, str], elapsed: float) -> str:
     lines = [BEGIN, "", f"{time.strftime('%Y-%m-%d')}, `make mutate` ({elapsed / 60:.0f} min, one worker). "
              "Score = killed / (mutants − accepted); timeouts count as killed. Each mutant runs the tests that execute its lines.", "",
@@ -466,6 +477,10 @@ def main() -> None:
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument("--timeout-factor", type=float, default=3.0,
                         help="a mutant times out after this many times the unmutated run, plus 10 s")
+    parser.add_argument("--keep-kills", type=Path, metavar="JSON",
+                        help="an earlier run's benchmarks/results/mutate.json: its killed mutants count as killed "
+                             "and only the rest run again (valid while the modules are unchanged and tests were "
+                             "only added since)")
     args = parser.parse_args()
     modules = args.modules or list(TESTS)
     unknown = set(modules) - set(TESTS)
@@ -489,15 +504,20 @@ def main() -> None:
     torch.set_num_threads(1)
 
     accepted, results, start = read_accepted(), [], time.monotonic()
+    earlier = kills_of(args.keep_kills) if args.keep_kills else {}
     for module in modules:
         coverage, baseline = measure_coverage(module)
         timeout = args.timeout_factor * baseline + 10
         found = mutants(module)
         print(f"{module}: {len(found)} mutants, tests take {baseline:.1f} s (traced)", flush=True)
         everything = sorted(coverage.lines, key=coverage.seconds.get)
+        kept = earlier.get(module, {}) if len(earlier.get(module, {}).get("all", ())) == len(found) else {}
         for m in found:
             tests = coverage.tests_for(m.line, m.end_line) if m.in_function else everything
-            outcome, seconds = run_mutant(m, tests, timeout) if tests else ("uncovered", 0.0)
+            if (m.index, m.line) in kept.get("killed", ()):
+                outcome, seconds = "killed", 0.0
+            else:
+                outcome, seconds = run_mutant(m, tests, timeout) if tests else ("uncovered", 0.0)
             results.append({**asdict(m), "outcome": outcome, "seconds": round(seconds, 2)})
             if outcome in ("survived", "uncovered"):
                 print(f"  {outcome} {m.line}: {m.description}" + ("  (accepted)" if m.key in accepted else ""), flush=True)

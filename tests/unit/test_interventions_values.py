@@ -178,11 +178,17 @@ def test_fisher_two_sided_and_greater_by_hand():
     assert stats.fisher(3, 3, 0, 3)["fisher_p_greater"] == pytest.approx(1 / 20)  # perfect split: 1/C(6,3)
 
 
-def test_empty_groups_give_nan_not_an_error():
+def test_empty_groups_give_nan_and_single_runs_a_value():
     for a, b in (([], [1.0]), ([1.0], [])):
         assert math.isnan(stats.mann_whitney(a, b))
         out = stats.bootstrap_mean_diff(a, b)
         assert len(out) == 3 and all(math.isnan(v) for v in out)
+    # one run against two: U ∈ {0, 1, 2} equally likely, the observed extreme has two-sided p = 2/3
+    assert stats.mann_whitney([5.0], [1.0, 2.0]) == pytest.approx(2 / 3)
+    assert stats.mann_whitney([1.0, 2.0], [5.0]) == pytest.approx(2 / 3)
+    # 2 − mean of two draws from {1, 3}: 1, 0 or −1, so the 95% interval is [−1, 1]
+    assert stats.bootstrap_mean_diff([2.0], [1.0, 3.0], n_boot=500) == pytest.approx((0.0, -1.0, 1.0))
+    assert stats.bootstrap_mean_diff([1.0, 3.0], [2.0], n_boot=500) == pytest.approx((0.0, -1.0, 1.0))
 
 
 def test_bootstrap_mean_diff_interval_is_95_percent():
