@@ -153,3 +153,36 @@ def test_fit_at_epoch_zero_has_no_delay_ratio_and_a_missing_id_split_is_nan():
     out = curve_summary(history([1.0, 1.0], [0.96, 0.97]), "ood", CRITERIA, CAMELYON)
     assert out["fit_epoch"] == 0.0 and np.isnan(out["delay_over_fit"]) and np.isnan(out["final_id_acc"])
     assert out["classification"] == NO_DELAY
+
+
+def test_summarize_reads_each_run_on_its_own_heldout_split(tmp_path):
+    from interplab.grok.analysis import load_histories, summarize
+    from interplab.grok.checkpoints import HISTORY, MANIFEST
+    from interplab.grok.runs import spec_to_dict
+    from interplab.io import write_json
+
+    regime = Regime("grokking", lr=1e-3, weight_decay=0.0)
+    specs = {
+        "camelyon": RunSpec(name="grokking-n48-s1", task=CAMELYON, seed=1, epochs=4, checkpoints=(0, 4), eval_every=1,
+                            regime=regime, grokfast_alpha=0.98, grokfast_lamb=2.0,
+                            setup=CamelyonSetup(data=SplitConfig(root_dir="unused"), n_train=48, batch_size=8)),
+        "modular": RunSpec(name="modadd-plain-s0", task=MODULAR, seed=0, epochs=3, checkpoints=(0, 3), eval_every=1,
+                           regime=regime, grokfast_alpha=0.98, grokfast_lamb=2.0, setup=ModularSetup(p=5)),
+    }
+    # Camelyon: OOD groks (delay 3 epochs) while ID stays low; modular: test accuracy lags by 2 steps only
+    curves = {"camelyon": history([0.5, 1, 1, 1, 1], [0.1, 0.2, 0.3, 0.5, 0.97], id_acc=[0.2] * 5),
+              "modular": history([0.5, 1, 1, 1], [0.1, 0.2, 0.3, 0.99]).rename(columns={"ood_acc": "test_acc"})}
+    for key, spec in specs.items():
+        (tmp_path / key).mkdir()
+        write_json(tmp_path / key / MANIFEST, {"spec": spec_to_dict(spec)})
+        curves[key].to_csv(tmp_path / key / HISTORY, index=False)
+    summary = summarize(load_histories([tmp_path / "modular", tmp_path / "camelyon"]), CRITERIA).set_index("run")
+    camelyon, modular = summary.loc["grokking-n48-s1"], summary.loc["modadd-plain-s0"]
+    assert (camelyon["task"], camelyon["regime"], camelyon["n_train"], camelyon["seed"], camelyon["heldout_split"]) == (
+        CAMELYON, "grokking", 48, 1, "ood")
+    assert (camelyon["fit_epoch"], camelyon["generalise_epoch"], camelyon["classification"]) == (1, 4, GROKKED)
+    assert camelyon["final_id_acc"] == 0.2
+    assert modular["heldout_split"] == "test" and pd.isna(modular["n_train"]) and modular["seed"] == 0
+    assert (modular["peak_ood_acc"], modular["generalise_epoch"], modular["classification"]) == (0.99, 3, NO_DELAY)
+    assert np.isnan(modular["final_id_acc"]), "no id split: its all-NaN column is dropped per run"
+    assert list(summary.index) == sorted(summary.index)
