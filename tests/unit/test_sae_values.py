@@ -1,6 +1,7 @@
 """SAE training logic by value: the learning-rate schedule, the logged statistics of one step, the
 clip, the alive window, the initialisation from the stream's first tokens, the trainer's log steps,
 and the L1 policies' validation and controller arithmetic at their boundaries."""
+import dataclasses
 import math
 
 import pytest
@@ -230,3 +231,19 @@ def test_each_step_trains_on_the_next_batch_of_the_mixing_buffer(tmp_path):
         expected.append(((x_hat - c * x) ** 2).mean().item())
     assert run.log["mse"].tolist() == pytest.approx(expected, rel=1e-5)  # float32 sums in another order
     assert len(set(run.log["mse"].round(6))) == 6
+
+
+def test_resume_restores_alive_tracking_and_a_fresh_start_clears_stale_snapshots(tmp_path):
+    cfg = config(batch_size=8, training_tokens=8 * 25, buffer_tokens=64, log_every=10, snapshot_tokens=(8 * 7,),
+                 normalize_tokens=16, b_pre_init_tokens=16, lr=1e-2)
+    seen = []
+    SAETrainer(cfg, InMemorySource(stream()), tmp_path).train(on_snapshot=lambda record, sae: seen.append(record.name))
+    assert seen == ["56", "final"], "every snapshot is reported to the caller"
+    resumed = SAETrainer(cfg, InMemorySource(stream()), tmp_path)
+    state = resumed.work.load_state(cfg.fingerprint(resumed.source.fingerprint))
+    assert resumed._resume_or_initialize() == 7
+    assert torch.equal(resumed.step_fn.last_fired, state["last_fired"]) and (state["last_fired"] > NEVER_FIRED).any()
+    assert resumed.input_scale == state["input_scale"] != 1.0
+    fresh = SAETrainer(dataclasses.replace(cfg, lr=2e-2), InMemorySource(stream()), tmp_path)
+    assert fresh._resume_or_initialize() == 0, "another config does not resume"
+    assert not fresh.work.snapshot_path("56").exists(), "the other config's snapshots are gone"
