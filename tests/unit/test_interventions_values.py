@@ -79,6 +79,10 @@ def test_inlp_stops_at_chance_and_respects_its_round_limit():
     assert rank_three > rank_one, "later rounds remove what the first one left"
     _, rank_stopped = erasure.inlp(x, hospital, rounds=3, stop_margin=1.0)
     assert rank_stopped == 0, "a margin of 1 counts every probe as at chance"
+    separable = np.repeat([0, 1], 50)  # chance 0.5, and a held-out probe scores exactly 1.0 = 0.5 + 0.5
+    features = np.column_stack([separable * 10.0, np.random.default_rng(1).standard_normal(100)])
+    assert erasure.inlp(features, separable, stop_margin=0.5)[1] == 0, "within the margin, inclusive"
+    assert erasure.inlp(features, separable, stop_margin=0.49)[1] == 1
 
 
 def test_leace_rank_is_classes_minus_one():
@@ -124,6 +128,24 @@ def test_shift_slope_of_a_linear_head_is_sigma_over_four_with_a_zero_width_inter
     assert scaled["slope"] == pytest.approx(5.0 / 4)
 
 
+def test_shift_slope_steers_in_the_direction_given_and_resamples_every_image():
+    def relu_head(h):  # asymmetric: a step against the direction is clipped at 0, a step along it is not
+        return np.maximum(h[:, 0], 0.0) / 4
+
+    out = steering.shift_slope(relu_head, FEATURES, np.array([1.0]), [0, 1, 2], n_boot=20)
+    assert out["slope"] == pytest.approx(SIGMA / 4)
+
+    def product_head(h):
+        return h[:, 0] * h[:, 1]
+
+    # two images moving at slopes 1 and 3: resampled means are 1, 2 or 3 (1 and 3 a quarter of the time
+    # each), so the 95% interval is exactly [1, 3] and needs both images in the resampling
+    two = np.array([[1.0, 0.0], [3.0, 0.0]])
+    out = steering.shift_slope(product_head, two, np.array([0.0, 1.0]), [0, 1, 2], n_boot=400,
+                               scale_features=np.array([[0.0, -1.0], [0.0, 1.0]]))
+    assert (out["slope"], out["slope_lo"], out["slope_hi"]) == pytest.approx((2.0, 1.0, 3.0))
+
+
 def test_shift_slope_interval_is_the_95_percent_bootstrap_interval():
     """Per image i the shift is |a|·s_i, so the slope is the mean of the s_i and its bootstrap interval
     is ≈ mean ± 1.96·sd/√n (n = 400 images: the normal approximation is close)."""
@@ -157,6 +179,7 @@ def test_lda_direction_is_the_unit_vector_separating_the_groups():
 
 @pytest.mark.parametrize("accuracy, tolerance, monotone", [
     ([0.5, 0.7, 0.9, 0.8, 0.6], 0.0, True),
+    ([0.9, 0.9, 0.9, 0.9, 0.9], 0.0, True),  # a plateau does not rise
     ([0.3, 0.4, 0.45], 0.0, False),  # rises from a = 0 to a = +1 (a = 0 belongs to both sides)
     ([0.45, 0.4, 0.3], 0.0, False),  # rises from a = 0 to a = −1
     ([0.5, 0.42, 0.4], 0.0, False),  # rises on the negative side only
