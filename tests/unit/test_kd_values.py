@@ -116,7 +116,8 @@ def test_metric_and_floor_tables_keep_identity_first_and_one_row_per_width():
     identity = dict(trial="A", model="m", ckpt="final", layer=2, snapshot="final", tokens=100)
     later = kd.record(metrics, **{**identity, "tokens": 200, "snapshot": "200"})
     earlier = {**kd.record(metrics, **identity), "ground_truth": {"f": 3}}
-    table = kd.metrics_table([later, earlier])
+    metrics_first = dict(reversed(list(earlier.items())))  # identity keys last: the table must reorder them
+    table = kd.metrics_table([metrics_first, later])
     assert list(table.columns[:6]) == kd.IDENTITY
     assert "spectrum" not in table and "ground_truth" not in table and table["f_alive"].tolist() == [2, 2]
     assert table["snapshot"].tolist() == ["200", "final"], "rows sorted by identity"
