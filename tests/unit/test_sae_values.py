@@ -138,6 +138,7 @@ def test_adaptive_l1_rejects_each_bad_setting(kwargs):
 
 def test_adaptive_l1_accepts_its_boundary_values():
     AdaptiveL1(target_l0=5.0, rate=1.0, ema=0.0, update_interval=1, warmup_steps=0, horizon=0.0, bounds=(1e-9, 2e-9))
+    AdaptiveL1(target_l0=0.5)  # under one active latent per token is a valid target
     L1Policy("sum", 0.0)
     with pytest.raises(ValueError, match="must be >= 0"):
         L1Policy("sum", -1e-9)
@@ -176,6 +177,8 @@ def test_warmup_ramps_lambda_and_holds_the_controller_until_it_ends():
     assert controller.value.item() == pytest.approx(1e-3) and controller.l0_ema.item() == pytest.approx(100.0)
     controller.update(4, torch.tensor(10 * math.e))  # the warm-up is over at step 4: log error 1 → ×e^0.1
     assert controller.value.item() == pytest.approx(1e-3 * math.exp(0.1), rel=1e-6)
+    controller.update(5, torch.tensor(10 * math.exp(-3)))  # log error −3 is clipped at −1 → ×e^−0.1
+    assert controller.value.item() == pytest.approx(1e-3, rel=1e-6)
 
 
 # ------------------------------------------------------------------------------------------ model
@@ -247,3 +250,14 @@ def test_resume_restores_alive_tracking_and_a_fresh_start_clears_stale_snapshots
     fresh = SAETrainer(dataclasses.replace(cfg, lr=2e-2), InMemorySource(stream()), tmp_path)
     assert fresh._resume_or_initialize() == 0, "another config does not resume"
     assert not fresh.work.snapshot_path("56").exists(), "the other config's snapshots are gone"
+
+
+def test_weights_that_turn_non_finite_at_a_snapshot_step_stop_the_run(tmp_path):
+    """The step's statistics are measured before its update, so only the weight check can catch an update
+    that breaks the weights on the very step a snapshot is taken (here: an infinite learning rate)."""
+    cfg = config(batch_size=8, training_tokens=16, buffer_tokens=64, snapshot_tokens=(8,), normalize_tokens=16,
+                 b_pre_init_tokens=16, lr=float("inf"))
+    trainer = SAETrainer(cfg, InMemorySource(stream()), tmp_path)
+    with pytest.raises(FloatingPointError, match="SAE weight"):
+        trainer.train()
+    assert not trainer.work.snapshot_path("8").exists()
