@@ -296,9 +296,10 @@ def test_run_criteria_thresholds_are_inclusive_and_each_can_fail():
     above = across_runs.Criteria(probe_drop=0.375, erasure_min_gain=0.375, neuron_k=8, neuron_min_gain=0.375)
     met = across_runs.run_criteria(tables(), above).set_index("criterion")["met"]
     assert not met[["hospital_probe_drop", "erasure_helps_ood", "neuron_ablation_helps"]].any()
-    between = tables(steering=steering_rows(slope_lo=0.35))  # above the mean random slope, below the largest
-    assert not across_runs.run_criteria(between, across_runs.Criteria()).set_index("criterion").loc[
-        "steering_beats_random", "met"]
+    for slope_lo in (0.35, 0.375):  # above the mean random slope, below or at the largest: not met
+        between = tables(steering=steering_rows(slope_lo=slope_lo))
+        assert not across_runs.run_criteria(between, across_runs.Criteria()).set_index("criterion").loc[
+            "steering_beats_random", "met"]
 
 
 def test_steering_drop_uses_both_signs_at_the_largest_magnitude():
@@ -321,7 +322,9 @@ def test_stats_table_groups_by_criterion_and_size_and_counts_each_regime():
         for i in range(3):
             rows.append({"run": f"s{n_train}-{i}", "regime": "standard", "n_train": n_train,
                          "criterion": "erasure_helps_ood", "metric": 0.0, "met": False})
-    out = across_runs.stats_table(pd.DataFrame(rows), "grokking", "standard", n_boot=200).set_index("n_train")
+    table = across_runs.stats_table(pd.DataFrame(rows[::-1]), "grokking", "standard", n_boot=200)
+    assert table["n_train"].tolist() == [100, 200], "rows sorted by criterion and size"
+    out = table.set_index("n_train")
     assert out.loc[100, ["n_treatment", "met_treatment", "n_control", "met_control"]].tolist() == [3, 3, 3, 0]
     assert out.loc[200, ["met_treatment", "met_control"]].tolist() == [1, 0]
     assert out.loc[100, "fisher_p_greater"] == pytest.approx(1 / 20)  # perfect 3/3 vs 0/3 split: 1/C(6,3)
@@ -329,6 +332,9 @@ def test_stats_table_groups_by_criterion_and_size_and_counts_each_regime():
     assert not out["significant"].any(), "1/20 is not below α = 0.05"
     loose = across_runs.stats_table(pd.DataFrame(rows), "grokking", "standard", alpha=0.1, n_boot=200)
     assert loose.set_index("n_train").loc[100, "significant"] and not loose.set_index("n_train").loc[200, "significant"]
+    p = out.loc[100, "fisher_p_greater"]
+    at_p = across_runs.stats_table(pd.DataFrame(rows), "grokking", "standard", alpha=p, n_boot=200)
+    assert not at_p["significant"].any(), "significance needs p strictly below α"
 
 
 def _write_run(run_dir, name, regime, n_train, seed):
@@ -356,3 +362,4 @@ def test_summarise_runs_tags_each_run_from_its_manifest(tmp_path):
         "grokking", 200, 1, 0.25]
     assert erasure_rows.loc["standard-n100-s0", ["regime", "metric"]].tolist() == ["standard", 0.0]
     assert per_run["criterion"].is_monotonic_increasing, "sorted by criterion first"
+    assert per_run.index.tolist() == list(range(len(per_run)))
