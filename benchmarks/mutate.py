@@ -444,8 +444,9 @@ def kills_of(path: Path) -> dict[str, dict[str, set]]:
     return out
 
 
-def markdown(results: list[dict], accepted: dict[str, str], elapsed: float) -> str:
-    lines = [BEGIN, "", f"{time.strftime('%Y-%m-%d')}, `make mutate` ({elapsed / 60:.0f} min, one worker). "
+def markdown(results: list[dict], accepted: dict[str, str], elapsed: float, kept_from: Path | None) -> str:
+    how = (f"rerunning only the survivors of {kept_from.name} (--keep-kills)" if kept_from else "every mutant")
+    lines = [BEGIN, "", f"{time.strftime('%Y-%m-%d')}, {how}: {elapsed / 60:.0f} min, one worker. "
              "Score = killed / (mutants − accepted); timeouts count as killed. Each mutant runs the tests that execute its lines.", "",
              "| module | mutants | killed | survived | accepted (equivalent) | score |", "|---|---|---|---|---|---|"]
     totals = [0, 0, 0, 0]
@@ -524,7 +525,7 @@ def main() -> None:
     elapsed = time.monotonic() - start
     RAW.parent.mkdir(parents=True, exist_ok=True)
     RAW.write_text(json.dumps(results, indent=1))
-    table = markdown(results, accepted, elapsed)
+    table = markdown(results, accepted, elapsed, args.keep_kills)
     print(table)
     if not args.modules:
         text = RESULTS_MD.read_text()
