@@ -21,7 +21,8 @@ seconds; the parent imports them once and each child starts with them loaded.
 
     python benchmarks/mutate.py                   # every module, writes benchmarks/RESULTS.md's table
     python benchmarks/mutate.py kd sae.l1         # some modules (no RESULTS.md update)
-    python benchmarks/mutate.py --list kd         # the mutants, without running them
+    python benchmarks/mutate.py --list kd         # the mutants (line, key), without running them
+    python benchmarks/mutate.py --keep-kills benchmarks/results/mutate.json   # rerun only the survivors
 """
 
 from __future__ import annotations
