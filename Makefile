@@ -5,7 +5,7 @@ CORES  ?= all
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.interplab-installed
 
-.PHONY: setup run test report dry-run pull pulled clean
+.PHONY: setup run test mutate report dry-run pull pulled clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,11 @@ test: setup
 # Fetch results from the DVC remote instead of recomputing them, then mark them up to date:
 # dvc does not restore modification times, so Snakemake would otherwise see outputs older than
 # their inputs. `--touch` stamps every existing output in DAG order without running anything.
+# Mutation testing of the core modules (not in CI: about an hour on one core); writes its table
+# into benchmarks/RESULTS.md. `$(BIN)/python benchmarks/mutate.py kd` mutates one module.
+mutate: setup
+	$(BIN)/python benchmarks/mutate.py
+
 pull: setup
 	$(BIN)/dvc pull
 	$(MAKE) pulled

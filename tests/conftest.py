@@ -72,3 +72,20 @@ def planned_jobs(workdir: Path, *targets: str, change=None) -> dict[str, int]:
             break
         jobs[parts[0]] = int(parts[1])
     return jobs
+
+
+def assert_figure_drawn_from_current_tables(workdir: Path, png: str, figure: str | None) -> None:
+    """A figure rule's PNG names its figure (None: a figure without a name in its config) and was drawn
+    from the input tables now on disk: the provenance in its text metadata (interplab.figures.style.save)
+    records each input's sha256."""
+    import json
+
+    from PIL import Image
+
+    from interplab.io import sha256_file
+
+    recorded = json.loads(Image.open(workdir / png).text["Description"])
+    assert recorded["config"].get("figure") == figure
+    assert recorded["inputs"], f"{png} records no inputs"
+    for name, entry in recorded["inputs"].items():
+        assert sha256_file(workdir / entry["path"]) == entry["sha256"], f"{png}: input {name} changed since drawing"

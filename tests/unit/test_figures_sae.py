@@ -1,4 +1,5 @@
-"""Every SAE figure renders a non-empty PNG from small tidy tables of the documented shape."""
+"""Every SAE figure renders a non-empty PNG from small tidy tables of the documented shape, and the
+figures that plot values plot the right ones (the final snapshot per layer, each layer in token order)."""
 import numpy as np
 import pandas as pd
 import pytest
@@ -51,3 +52,45 @@ def test_compare_trials(tmp_path):
 def test_final_rows_picks_last_snapshot():
     rows = figs.final_rows(tables().metrics[lambda d: d.ckpt == "final"])
     assert list(rows["snapshot"]) == ["final"] * 4 and list(rows["layer"]) == [0, 1, 2, 3]
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures as drawn (not as PNG bytes): style.save is replaced by a recorder."""
+    from interplab.figures import style
+
+    figures = []
+    monkeypatch.setattr(style, "save", lambda fig, path, provenance=None: figures.append(fig))
+    yield figures
+    import matplotlib.pyplot as plt
+
+    for fig in figures:
+        plt.close(fig)
+
+
+def test_figures_plot_the_final_snapshot_values(drawn):
+    data = tables()
+    final = data.metrics[data.metrics["snapshot"] == "final"].sort_values("layer")
+    figs.kd_quantities(data, "unused.png")
+    for ax, (column, _) in zip(drawn[0].axes, figs.KD_TRIO):
+        assert ax.lines[0].get_ydata().tolist() == pytest.approx(final[column].tolist()), column
+    figs.predicted_floor(data, "unused.png")
+    floor_lines = [line for line in drawn[1].axes[0].lines if len(line.get_xdata()) > 1]
+    for line, layer in zip(floor_lines, range(4)):
+        floors = data.floors[(data.floors["layer"] == layer) & (data.floors["snapshot"] == "final")]
+        assert line.get_xdata().tolist() == [1, 4, 16, 64]
+        assert line.get_ydata().tolist() == pytest.approx((floors["floor_refined"] / 4.0).tolist())  # / total mass
+    figs.l0_vs_mse(data, "unused.png")
+    points = drawn[2].axes[0].collections[0].get_offsets()
+    np.testing.assert_allclose(np.asarray(points), final[["l0", "mse"]].to_numpy())
+
+
+def test_training_curves_plot_each_layer_in_token_order(drawn):
+    data = tables()
+    shuffled = figs.TrialTables(data.trial, data.metrics, data.floors, data.log.sample(frac=1.0, random_state=0))
+    figs.training_curves(shuffled, "unused.png")
+    for ax, column in zip(drawn[0].axes, ["mse", "l1_penalty", "loss", "l0", "lambda", "frac_alive"]):
+        for layer, line in enumerate(ax.lines):
+            expected = data.log[data.log["layer"] == layer].sort_values("tokens")
+            assert line.get_xdata().tolist() == expected["tokens"].tolist()
+            assert line.get_ydata().tolist() == pytest.approx(expected[column].tolist()), (column, layer)
