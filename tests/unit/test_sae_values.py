@@ -103,13 +103,13 @@ def test_initialisation_reads_scale_and_b_pre_from_the_first_tokens(tmp_path):
     cfg = config(batch_size=8, training_tokens=64, buffer_tokens=64, normalize_tokens=24, b_pre_init_tokens=16,
                  b_pre_init="mean", lr=0.0)
     trainer = SAETrainer(cfg, InMemorySource(stream()), tmp_path)
-    samples = torch.cat([batch for _, batch in zip(range(3), trainer._stream())])  # ⌈max(24, 16)/8⌉ batches
-    assert trainer._resume_or_initialize() == 0
+    samples = torch.cat([batch for _, batch in zip(range(3), trainer.group._stream())])  # ⌈max(24, 16)/8⌉ batches
+    assert trainer.train().resumed_from_step == 0  # lr 0: the weights keep their initial values
     assert trainer.input_scale == pytest.approx(normalization_scale(samples[:24]))
     torch.testing.assert_close(trainer.sae.b_pre.detach(), initial_b_pre(samples[:16] * trainer.input_scale, "mean"))
     plain = SAETrainer(config(batch_size=8, training_tokens=64, buffer_tokens=64, normalize_activations="none"),
                        InMemorySource(stream()), tmp_path / "plain")
-    plain._resume_or_initialize()
+    plain.train()
     assert plain.input_scale == 1.0
 
 
@@ -122,7 +122,7 @@ def test_trainer_logs_step_one_every_log_every_and_snapshots_and_decays_lr(tmp_p
     assert (run.log["tokens"] == run.log["step"] * 8).all()
     assert [(s.name, s.step, s.tokens) for s in run.snapshots] == [("56", 7, 56), ("final", 25, 200)]
     assert run.snapshots[0].input_scale == trainer.input_scale != 1.0
-    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(cfg.lr_at(25)) and cfg.lr_at(25) < cfg.lr
+    assert trainer.member.optimizer.param_groups[0]["lr"] == pytest.approx(cfg.lr_at(25)) and cfg.lr_at(25) < cfg.lr
     assert run.log["lambda"].tolist() == pytest.approx([0.5] * 5)
 
 
@@ -239,16 +239,15 @@ def test_each_step_trains_on_the_next_batch_of_the_mixing_buffer(tmp_path):
 def test_resume_restores_alive_tracking_and_a_fresh_start_clears_stale_snapshots(tmp_path):
     cfg = config(batch_size=8, training_tokens=8 * 25, buffer_tokens=64, log_every=10, snapshot_tokens=(8 * 7,),
                  normalize_tokens=16, b_pre_init_tokens=16, lr=1e-2)
-    seen = []
-    SAETrainer(cfg, InMemorySource(stream()), tmp_path).train(on_snapshot=lambda record, sae: seen.append(record.name))
-    assert seen == ["56", "final"], "every snapshot is reported to the caller"
-    resumed = SAETrainer(cfg, InMemorySource(stream()), tmp_path)
-    state = resumed.work.load_state(cfg.fingerprint(resumed.source.fingerprint))
-    assert resumed._resume_or_initialize() == 7
+    run = SAETrainer(cfg, InMemorySource(stream()), tmp_path).train()
+    assert [s.name for s in run.snapshots] == ["56", "final"], "every snapshot is reported to the caller"
+    resumed = SAETrainer(cfg, InMemorySource(stream()), tmp_path).member  # resumes while it is built
+    state = resumed.work.load_state(resumed.fingerprint)
+    assert resumed.start == 7
     assert torch.equal(resumed.step_fn.last_fired, state["last_fired"]) and (state["last_fired"] > NEVER_FIRED).any()
     assert resumed.input_scale == state["input_scale"] != 1.0
-    fresh = SAETrainer(dataclasses.replace(cfg, lr=2e-2), InMemorySource(stream()), tmp_path)
-    assert fresh._resume_or_initialize() == 0, "another config does not resume"
+    fresh = SAETrainer(dataclasses.replace(cfg, lr=2e-2), InMemorySource(stream()), tmp_path).member
+    assert fresh.start is None, "another config does not resume"
     assert not fresh.work.snapshot_path("56").exists(), "the other config's snapshots are gone"
 
 
@@ -260,4 +259,4 @@ def test_weights_that_turn_non_finite_at_a_snapshot_step_stop_the_run(tmp_path):
     trainer = SAETrainer(cfg, InMemorySource(stream()), tmp_path)
     with pytest.raises(FloatingPointError, match="SAE weight"):
         trainer.train()
-    assert not trainer.work.snapshot_path("8").exists()
+    assert not trainer.member.work.snapshot_path("8").exists()
