@@ -20,7 +20,9 @@ def test_toy_run_table(toy_workdir):
     runs = pd.read_parquet(toy_workdir / "results/toy/runs/F8_a0.8_direct.parquet")
     assert set(runs["seed"]) == {0, 1}
     assert sorted(runs["student_width"].unique()) == [1, 2, 4, 8]
-    assert runs["final_loss"].notna().all()
+    # The end-of-training window agrees with the held-out loss on fresh samples (gaps of at most 0.007
+    # measured on this configuration in the unit test; an early-training window misses by > 0.1).
+    assert (runs["final_loss"] - runs["eval_loss"]).abs().max() < 0.02
     prov = read_provenance(toy_workdir / "results/toy/runs/F8_a0.8_direct.parquet")
     assert prov["config"]["n_features"] == 8 and prov["config_sha256"]
 
