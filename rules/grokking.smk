@@ -41,7 +41,7 @@ def real_data_inputs():
         return [str(check_root(GROK["data"]["root_dir"]) / "metadata.csv")]
     except DatasetMissingError as error:
         if workflow.dryrun:  # a dry run may plan a cluster run before the data is downloaded
-            logger.warning(f"grok.data.root_dir: {error}")
+            logger.warning(f"Dry run only (a real run stops here): grok.data.root_dir: {error}")
             return []
         raise WorkflowError(f"Invalid configuration. grok.data.root_dir: {error}") from None
 

@@ -5,7 +5,7 @@ import time
 from interplab.activations import CacheSpec, build_caches
 from interplab.io import provenance, read_json
 from interplab.runtime import resolve_device
-from interplab.teacher.bridge import LOADER, BridgeSpec, load_bridge
+from interplab.teacher.bridge import LOADER, BridgeSpec, checkpoint_inputs, load_bridge
 from interplab.teacher.streams import load_streams, take_tokens
 from interplab.workflow import job
 
@@ -13,15 +13,14 @@ with job(snakemake) as sm:  # noqa: F821
     p, ckpt, model = sm.params, sm.wildcards.ckpt, sm.wildcards.model
     cache, layers = p.cache, tuple(p.layers)
     device = resolve_device(p.device)
-    local = p.source == "local"
-    bridge = load_bridge(BridgeSpec(source=p.source, name=sm.input.checkpoint if local else p.name,
-                                    revision=None if local else ckpt, device=device, dtype=p.dtype))
+    checkpoint = getattr(sm.input, "checkpoint", None)
+    bridge = load_bridge(BridgeSpec.of_revision(p.source, p.name, ckpt, checkpoint, device, p.dtype))
     rows = load_streams(sm.input.streams)
     streams = {split: take_tokens(rows[split], cache[f"{split}_tokens"], split) if split in p.splits
                else rows[split][:0] for split in rows}  # a split not cached is written empty
     spec = CacheSpec(model=model, revision=ckpt, source=p.source, layers=layers, dtype=cache["dtype"],
                      shard_tokens=cache["shard_tokens"], batch_size=p.batch_size, loader=LOADER)
-    inputs = {"streams": sm.input.streams, **({"weights": f"{sm.input.checkpoint}/model.safetensors"} if local else {})}
+    inputs = {"streams": sm.input.streams, **checkpoint_inputs(checkpoint)}
     prov = provenance({"cache": cache, "splits": list(p.splits), "model": p.name, "revision": ckpt, "layers": list(layers),
                        "model_dtype": p.dtype, "batch_size": p.batch_size}, inputs=inputs)
     start = time.perf_counter()

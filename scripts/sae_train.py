@@ -17,19 +17,17 @@ from interplab.workflow import job
 
 def lm_stream(sm, layers, device):
     """The LM forward over the training token split, every group layer's resid_post side by side."""
-    from interplab.teacher.bridge import LOADER, BridgeSpec, load_bridge
+    from interplab.teacher.bridge import LOADER, PROVENANCE_FILE, BridgeSpec, checkpoint_inputs, load_bridge
     from interplab.teacher.streams import load_streams, take_tokens
 
     lm, w = sm.params.lm, sm.wildcards
-    local = lm["source"] == "local"
     checkpoint = getattr(sm.input, "checkpoint", None)
-    bridge = load_bridge(BridgeSpec(source=lm["source"], name=checkpoint if local else lm["name"],
-                                    revision=None if local else w.ckpt, device=device, dtype=lm["dtype"]))
+    bridge = load_bridge(BridgeSpec.of_revision(lm["source"], lm["name"], w.ckpt, checkpoint, device, lm["dtype"]))
     tokens = take_tokens(load_streams(sm.input.streams)["train"], lm["train_tokens"], "train")
     identity = {"model": lm["name"], "revision": w.ckpt, "loader": LOADER, "dtype": lm["dtype"], "layers": list(layers),
                 "tokens": Path(sm.input.record).read_text(), "train_tokens": lm["train_tokens"],
-                "weights": Path(checkpoint, "interplab_provenance.json").read_text() if local else None}
-    inputs = {"streams": sm.input.streams, **({"weights": f"{checkpoint}/model.safetensors"} if local else {})}
+                "weights": Path(checkpoint, PROVENANCE_FILE).read_text() if checkpoint else None}
+    inputs = {"streams": sm.input.streams, **checkpoint_inputs(checkpoint)}
     return LMStream(bridge, tokens, layers, lm["batch_size"], device, sha256_json(identity)), inputs
 
 

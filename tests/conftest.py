@@ -20,6 +20,18 @@ def root() -> Path:
     return ROOT
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny matmuls run fastest on one thread, and the test suite shares its cores
+    (use with `pytestmark = pytest.mark.usefixtures("one_thread")`)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def make_workdir(dest: Path, overrides: dict | None = None) -> Path:
     """Copy the workflow into `dest` (results stay isolated) with a test config merged over config.yaml."""
     dest.mkdir(parents=True, exist_ok=True)

@@ -26,13 +26,7 @@ from interplab.synthetic import InMemorySource, SyntheticConfig, mean_max_cosine
 SYNTH = SyntheticConfig(d_model=32, n_features=64, alpha=0.95, n_tokens=32768)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny matmuls run fastest on one thread, and the test suite shares its cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,7 @@ from interplab.sae.trainer import NEVER_FIRED, FusedStep, SAETrainer, TrainConfi
 from interplab.synthetic import InMemorySource
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def config(**overrides) -> TrainConfig:

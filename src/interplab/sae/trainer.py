@@ -213,6 +213,10 @@ class Member:
     work_dir: str | Path
     columns: slice | None = None
 
+    @property
+    def column_slice(self) -> slice:
+        return self.columns or slice(None)
+
 
 # What every member of a group must share: they read one stream and snapshot at the same steps.
 SHARED_KEYS = ("batch_size", "training_tokens", "snapshot_tokens", "buffer_tokens", "data_seed", "normalize_tokens",
@@ -224,8 +228,7 @@ class _MemberRun:
 
     def __init__(self, member: Member, scratch: Scratch, data_fingerprint: str) -> None:
         cfg = member.cfg
-        self.cfg, self.work = cfg, WorkDir(member.work_dir)
-        self.columns = member.columns or slice(None)
+        self.cfg, self.work, self.columns = cfg, WorkDir(member.work_dir), member.column_slice
         self.fingerprint = cfg.fingerprint(data_fingerprint)
         self.sae = SparseAutoencoder(cfg.d_in, cfg.d_sae).to(cfg.device)
         self.optimizer = torch.optim.Adam(self.sae.parameters(), lr=cfg.lr, foreach=True)
@@ -326,7 +329,7 @@ class GroupTrainer:
             differ = [k for k in SHARED_KEYS if getattr(member.cfg, k) != getattr(first, k)]
             if differ:
                 raise ValueError(f"group member {key} differs from the first in {differ}: members share one stream")
-            width = len(range(source.d_model)[member.columns or slice(None)])
+            width = len(range(source.d_model)[member.column_slice])
             if width != member.cfg.d_in:
                 raise ValueError(f"member {key} reads {width} columns of the source but its SAE expects d_in={member.cfg.d_in}")
         self.cfg, self.source = first, source

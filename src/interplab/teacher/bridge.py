@@ -39,6 +39,19 @@ class BridgeSpec:
         if self.dtype not in DTYPES:
             raise ValueError(f"model dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
 
+    @classmethod
+    def of_revision(cls, source: str, name: str, revision: str, checkpoint: str | None, device: str,
+                    dtype: str) -> "BridgeSpec":
+        """One model revision: the local teacher's checkpoint directory, or hub model `name` at `revision`."""
+        local = source == "local"
+        return cls(source=source, name=checkpoint if local else name, revision=None if local else revision,
+                   device=device, dtype=dtype)
+
+
+def checkpoint_inputs(checkpoint: str | None) -> dict[str, str]:
+    """The weights file a job read, for its provenance record (none for a hub model)."""
+    return {"weights": f"{checkpoint}/{WEIGHTS_FILE}"} if checkpoint else {}
+
 
 def verify_checkpoint(path: str | Path) -> None:
     """Check an interplab checkpoint's weights (teacher or student) against the sha256 recorded when
