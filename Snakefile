@@ -1,12 +1,17 @@
 # interplab: one DAG from config to paper figures. See README.md; config keys are documented in
 # config.yaml and validated against configs/schema.yaml before anything runs.
+import os
 import sys
 from pathlib import Path
 
 from snakemake.utils import min_version
 
 min_version("9.0")
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+_SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, _SRC)
+# Jobs import this workflow's own library too, in the .venv or in a rule's conda env (envs/*.yaml),
+# which does not install the package; on a cluster node the job's own Snakefile parse sets it again.
+os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [_SRC, os.environ.get("PYTHONPATH")])))
 
 from interplab.config import ConfigError, read_yaml
 

@@ -2,22 +2,6 @@
 # one directory per layer (shards + manifest.json), read by interplab.activations.ActivationCache.
 # With sae.source: stream the SAEs read the LM forward itself, so the job (then named
 # heldout_cache) writes only the held-out split the KD measurement reads: no training cache.
-from interplab.activations import layer_dirname
-
-
-def cache_dir(model, ckpt, layer):
-    """The cache directory of one layer: what SAE rules take as input."""
-    return f"{RESULTS}/cache/{model}/{ckpt}/{layer_dirname(layer)}"
-
-
-def cache_inputs(wildcards):
-    inputs = {"streams": f"{RESULTS}/tokens/{wildcards.model}/streams.safetensors",
-              "record": f"{RESULTS}/tokens/{wildcards.model}/streams.json"}
-    if LM.source == "local":
-        inputs["checkpoint"] = str(local_checkpoint_dir(teacher_dir(wildcards.model), wildcards.ckpt))
-    return inputs
-
-
 if LM is not None:
     register_targets("lm", [cache_dir(LM.label, ckpt, layer) for ckpt in LM.revisions for layer in LM.layers])
 
@@ -50,5 +34,7 @@ if LM is not None:
             mem_mb=by_attempt(8000),
             runtime=by_attempt(120),
             gpu=1,
+        conda:
+            "../envs/lm.yaml"
         script:
             "../scripts/cache_build.py"

@@ -56,3 +56,358 @@ def as_params(obj):
 def pinned(values):
     """A wildcard regex matching exactly the given values (fast, unambiguous DAG building)."""
     return "|".join(sorted({str(v).replace(".", r"\.") for v in values}))
+
+
+# ---- Experiment 1: the toy grid ----------------------------------------------------------------------
+from interplab.toy import grid as toy_grid
+
+TOY_RUNS = toy_grid(config["toy"])
+TOY_FIGURES = {
+    "fig1_loss_floor_curves": "fig1_loss_floor_curves.rst",
+    "fig5_config_heatmap": "fig5_config_heatmap.rst",
+    "fig8_floor_vs_dstar": "fig8_floor_vs_dstar.rst",
+    "fig9_sparsity_effect": "fig9_sparsity_effect.rst",
+}
+
+def toy_run_params(wildcards):
+    return as_params(TOY_RUNS[wildcards.run])
+
+
+# ---- Experiment 2: the language model (None without one) ---------------------------------------------
+from interplab.teacher.config import local_checkpoint_dir
+from interplab.teacher.plan import MODEL_SOURCES, lm_plan, stream_settings
+
+# `model.source` values other than local / hf (e.g. a synthetic activation source) need no LM.
+LM = None
+if config["model"]["source"] in MODEL_SOURCES:
+    try:
+        LM = lm_plan(config["model"])
+    except ValueError as error:
+        raise WorkflowError(f"Invalid configuration. config: {error}") from None
+
+
+
+
+def teacher_dir(model):
+    return f"{RESULTS}/teacher/{model}"
+
+
+def teacher_checkpoint_dirs(model):
+    """Every checkpoint the local teacher saves (step0 … final), as HF directories."""
+    return [str(local_checkpoint_dir(teacher_dir(model), label)) for label in LM.checkpoints]
+
+
+def streams_tokenizer(wildcards):
+    return {"tokenizer": f"{teacher_dir(wildcards.model)}/tokenizer"} if LM.source == "local" else {}
+
+
+# ---- Experiment 2: activation caches -----------------------------------------------------------------
+from interplab.activations import layer_dirname
+
+
+def cache_dir(model, ckpt, layer):
+    """The cache directory of one layer: what SAE rules take as input."""
+    return f"{RESULTS}/cache/{model}/{ckpt}/{layer_dirname(layer)}"
+
+
+def cache_inputs(wildcards):
+    inputs = {"streams": f"{RESULTS}/tokens/{wildcards.model}/streams.safetensors",
+              "record": f"{RESULTS}/tokens/{wildcards.model}/streams.json"}
+    if LM.source == "local":
+        inputs["checkpoint"] = str(local_checkpoint_dir(teacher_dir(wildcards.model), wildcards.ckpt))
+    return inputs
+
+
+# ---- Experiment 2: SAE training plan -----------------------------------------------------------------
+from interplab.sae.plan import SYNTHETIC_CKPT, sae_plan, synthetic_config
+
+try:
+    SAE = sae_plan(config)
+except ValueError as error:
+    raise WorkflowError(f"Invalid configuration. config: {error}") from None
+SAE_LAYERS = [f"{layer:02d}" for layer in SAE.layers]
+SAE_DIR = f"{RESULTS}/sae/{{trial}}/{{model}}/{{ckpt}}"
+SAE_TRAINING_KEYS = [key for key in config["sae"] if key != "threads"]  # threads never change the numbers
+
+
+def sae_outputs(trial, model, ckpt, layer):
+    """Every file one training job writes (the snapshot folders, the .pt files, the log)."""
+    base = f"{RESULTS}/sae/{trial}/{model}/{ckpt}"
+    return {
+        "cfg": [f"{base}/L{layer}/{s}/cfg.json" for s in SAE.snapshots],
+        "weights": [f"{base}/L{layer}/{s}/sae_weights.safetensors" for s in SAE.snapshots],
+        "pt": [f"{base}/sae_layer{layer}_{s}.pt" for s in SAE.snapshots],
+        "log": f"{base}/L{layer}/training_log.csv",
+    }
+
+
+def sae_group_jobs(group):
+    """(trial, layer) of every SAE one group job trains."""
+    return [(trial, f"{layer:02d}") for trial in SAE.trials for layer in SAE.groups[group]]
+
+
+def sae_group_outputs(group):
+    """Every file one group job writes, per kind, over its trials × layers ({model}, {ckpt} wildcards)."""
+    outputs = [sae_outputs(trial, "{model}", "{ckpt}", layer) for trial, layer in sae_group_jobs(group)]
+    return {"cfg": [p for o in outputs for p in o["cfg"]], "weights": [p for o in outputs for p in o["weights"]],
+            "pt": [p for o in outputs for p in o["pt"]], "log": [o["log"] for o in outputs]}
+
+
+def sae_group_members(group):
+    """What the job script needs per SAE: where its snapshots, .pt files, log and work dir go."""
+
+    def members(wildcards):
+        listed = []
+        for trial, layer in sae_group_jobs(group):
+            out = sae_outputs(trial, wildcards.model, wildcards.ckpt, layer)
+            listed.append({"trial": trial, "layer": int(layer), "log": out["log"],
+                           "snapshot_dirs": [str(Path(p).parent) for p in out["cfg"]], "pt": out["pt"],
+                           "work_dir": f"{RESULTS}/sae/{trial}/{wildcards.model}/{wildcards.ckpt}/L{layer}/.train"})
+        return listed
+
+    return members
+
+
+def sae_group_inputs(group):
+    def inputs(wildcards):
+        if SAE.source == "stream":
+            return cache_inputs(wildcards)
+        return {"cache": [cache_dir(wildcards.model, wildcards.ckpt, layer) for layer in SAE.groups[group]]}
+
+    return inputs
+
+
+def sae_stream_params():
+    """The LM settings a streaming job's numbers depend on (None when the SAEs read caches)."""
+    if SAE.source != "stream":
+        return None
+    return {"source": LM.source, "name": LM.name, "dtype": config["model"]["dtype"],
+            "batch_size": config["model"]["batch_size"], "train_tokens": config["cache"]["train_tokens"]}
+
+
+def sae_cache_input(wildcards):
+    return cache_dir(wildcards.model, wildcards.ckpt, int(wildcards.layer))
+
+
+def sae_snapshot_dirs(wildcards):
+    return [str(Path(p).parent) for p in sae_outputs(wildcards.trial, wildcards.model, wildcards.ckpt, wildcards.layer)["cfg"]]
+
+
+def sae_all_outputs():
+    jobs = [(t, SAE.model, c, layer) for t in SAE.trials for c in SAE.ckpts for layer in SAE_LAYERS]
+    paths = [p for job in jobs for part in sae_outputs(*job).values() for p in ([part] if isinstance(part, str) else part)]
+    if SAE.synthetic:
+        paths += [f"{RESULTS}/sae/{t}/{m}/{c}/L{layer}/recovery.csv" for t, m, c, layer in jobs]
+    return paths
+
+
+# ---- Experiment 2: KD measurement and figures --------------------------------------------------------
+from interplab.figures.sae import PER_TRIAL as SAE_FIGURES
+
+KD = config["kd"]
+KD_DIR = f"{RESULTS}/kd/{{trial}}/{{model}}/{{ckpt}}/L{{layer}}"
+
+
+def kd_figures(trial):
+    """The figure names chosen for a trial (kd.figures: all, or per trial a list or all)."""
+    chosen = KD["figures"] if isinstance(KD["figures"], str) else KD["figures"].get(trial, "all")
+    return list(SAE_FIGURES) if chosen == "all" else list(chosen)
+
+
+def kd_snapshot_files(trial, model, ckpt, layer):
+    return [f"{RESULTS}/kd/{trial}/{model}/{ckpt}/L{layer}/{s}.json" for s in SAE.snapshots]
+
+
+def kd_trial_records(wildcards):
+    return [
+        path
+        for ckpt in SAE.ckpts
+        for layer in SAE_LAYERS
+        for path in kd_snapshot_files(wildcards.trial, SAE.model, ckpt, layer)
+    ]
+
+
+def kd_training_logs(wildcards):
+    """Training logs of every layer at the primary checkpoint (the last revision studied)."""
+    return [sae_outputs(wildcards.trial, SAE.model, SAE.ckpts[-1], layer)["log"] for layer in SAE_LAYERS]
+
+
+def kd_sae_weights(wildcards):
+    return sae_outputs(wildcards.trial, wildcards.model, wildcards.ckpt, wildcards.layer)["weights"]
+
+
+def kd_ground_truth(wildcards):
+    """The synthetic source's true F and α, to compare the measured ones against (None for a real LM)."""
+    if not SAE.synthetic:
+        return None
+    truth = synthetic_config(config)
+    return {"true_f": truth.n_features, "true_alpha": truth.alpha, "true_l0": truth.true_l0}
+
+
+# ---- Experiments 3-4: students and probes ------------------------------------------------------------
+from interplab.distill.probe import depth_layer
+
+DISTILL = config["distill"]
+DISTILL_DIR = f"{RESULTS}/distill"
+DISTILL_FIGURES = ("floor_fit", "probe_accuracy")
+
+
+def distill_prediction_source():
+    """The KD record whose spectrum predicts the floors: trial and snapshot from config, the SAE layer
+    at distill.layer_depth (the probes read the same block)."""
+    if LM is None:
+        raise WorkflowError("Invalid configuration. stage distill needs a language model: model.source local or hf.")
+    predict = DISTILL["predict"]
+    n_layers = LM.teacher.n_layers if LM.source == "local" else config["model"]["n_layers"]
+    layer = depth_layer(n_layers, DISTILL["layer_depth"])
+    problems = []
+    if predict["trial"] not in SAE.trials:
+        problems.append(f"distill.predict.trial {predict['trial']!r} is not in sae.trials ({', '.join(SAE.trials)})")
+    if layer not in SAE.layers:
+        problems.append(f"the SAE layer at distill.layer_depth {DISTILL['layer_depth']} is block {layer}, which "
+                        f"model.layers does not cache ({list(SAE.layers)})")
+    if DISTILL["teacher_revision"] not in SAE.ckpts:
+        problems.append(f"distill.teacher_revision {DISTILL['teacher_revision']!r} is not in model.revisions "
+                        f"({', '.join(SAE.ckpts)})")
+    if predict["snapshot"] not in SAE.snapshots:
+        problems.append(f"distill.predict.snapshot {predict['snapshot']!r} is not an SAE snapshot "
+                        f"({', '.join(SAE.snapshots)})")
+    if problems:
+        raise WorkflowError("Invalid configuration. " + "; ".join(problems) + ".")
+    records = kd_snapshot_files(predict["trial"], SAE.model, DISTILL["teacher_revision"], f"{layer:02d}")
+    return records[SAE.snapshots.index(predict["snapshot"])], layer
+
+
+DISTILL_STUDENTS = [(width, seed) for width in DISTILL["widths"] for seed in DISTILL["seeds"]]
+
+
+def student_name(width, seed):
+    return f"w{width}-s{seed}"
+
+
+def student_dir(model, width, seed):
+    return f"{DISTILL_DIR}/{model}/{student_name(width, seed)}"
+
+
+def distill_teacher_input(wildcards):
+    """The local teacher checkpoint (a hub teacher is loaded by name in the job) and the token streams."""
+    inputs = {"streams": f"{RESULTS}/tokens/{wildcards.model}/streams.safetensors"}
+    if LM.source == "local":
+        inputs["teacher"] = str(local_checkpoint_dir(teacher_dir(wildcards.model), DISTILL["teacher_revision"]))
+    return inputs
+
+
+def distill_student_params(wildcards):
+    keys = ("steps", "batch_size", "lr", "betas", "weight_decay", "warmup_steps", "grad_clip", "temperature",
+            "eval_every", "eval_rows", "floor_fraction")
+    return {"width": int(wildcards.width), "seed": int(wildcards.seed), **{key: DISTILL[key] for key in keys}}
+
+
+def all_students(model):
+    return [student_dir(model, width, seed) for width, seed in DISTILL_STUDENTS]
+
+
+# ---- Publishing --------------------------------------------------------------------------------------
+PUBLISH = config["publish"]
+
+def publish_inputs(wildcards):
+    """Every snapshot of every layer of the trial at the primary checkpoint, and the trial's KD table."""
+    outputs = [sae_outputs(wildcards.trial, SAE.model, SAE.ckpts[-1], layer) for layer in SAE_LAYERS]
+    return {
+        "weights": [p for o in outputs for p in o["weights"]],
+        "pt": [p for o in outputs for p in o["pt"]],
+        "metrics": f"{RESULTS}/kd/{wildcards.trial}/metrics.csv",
+    }
+
+
+def publish_card_facts(wildcards):
+    sae = config["sae"]
+    trial = sae["trials"][wildcards.trial]
+    adaptive = trial["adaptive"]
+    policy = (f"adaptive λ from {trial['l1_coefficient']:g} ({trial['l1_form']} form), target L0 "
+              f"{adaptive['target_l0']}, rate {adaptive['rate']:g}") if adaptive else \
+             f"fixed λ = {trial['l1_coefficient']:g} ({trial['l1_form']} form)"
+    return {
+        "trial": wildcards.trial,
+        "base_model": config["model"]["name"],
+        "revision": SAE.ckpts[-1],
+        "hook": "blocks.{L}.hook_resid_post",
+        "layers": list(SAE.layers),
+        "l1_policy": policy,
+        "training_tokens": sae["training_tokens"],
+        "snapshots": list(SAE.snapshots),
+    }
+
+
+def publish_repo_id(wildcards):
+    return PUBLISH["repo_ids"].get(wildcards.trial)
+
+
+# ---- Grokking runs -----------------------------------------------------------------------------------
+import functools
+
+from interplab.grok.data import DatasetMissingError, check_root
+from interplab.grok.runs import camelyon_runs, modular_runs, spec_to_dict
+
+GROK = config["grok"]
+GROK_FIXTURE = f"{RESULTS}/grok/data/fixture"
+try:
+    GROK_CAMELYON_RUNS = camelyon_runs(GROK, GROK_FIXTURE)
+    GROK_MODULAR_RUNS = modular_runs(GROK)
+except ValueError as error:
+    raise WorkflowError(f"Invalid configuration. {error}") from None
+GROK_RUNS = {**GROK_CAMELYON_RUNS, **GROK_MODULAR_RUNS}
+GROK_FIGURES = {
+    "accuracy_curves": "accuracy_curves.rst",
+    "regime_curves": "regime_curves.rst",
+    "ungrokking_overview": "ungrokking_overview.rst",
+    "weight_norms": "weight_norms.rst",
+    "modular_control": "modular_control.rst",
+}
+
+def grok_run_spec(wildcards):
+    return spec_to_dict(GROK_RUNS[wildcards.run])
+
+
+def grok_fixture_config(wildcards):
+    return {**GROK["fixture"], "shortcut_hospitals": GROK["data"]["train_hospitals"]}
+
+
+@functools.cache
+def real_data_inputs():
+    """A real Camelyon17 root's metadata.csv, checked once while the DAG is built: a job that found it
+    missing would fail only after Snakemake had deleted the run's previous outputs."""
+    try:
+        return [str(check_root(GROK["data"]["root_dir"]) / "metadata.csv")]
+    except DatasetMissingError as error:
+        if workflow.dryrun:  # a dry run may plan a cluster run before the data is downloaded
+            logger.warning(f"Dry run only (a real run stops here): grok.data.root_dir: {error}")
+            return []
+        raise WorkflowError(f"Invalid configuration. grok.data.root_dir: {error}") from None
+
+
+def grok_data_input(wildcards):
+    """The fixture the DAG builds, or the configured Camelyon17 download."""
+    return [GROK_FIXTURE] if GROK["data"]["source"] == "fixture" else real_data_inputs()
+
+
+# ---- Interventions on the grokking runs --------------------------------------------------------------
+from interplab.interventions.run import InterventionConfig
+
+INTERVENTIONS = config["interventions"]
+INTERVENTION_TABLES = ("probes", "ablation", "steering", "neurons")
+INTERVENTION_RUNS = sorted(GROK_CAMELYON_RUNS)
+INTERVENTION_FIGURES = {
+    "probe_heatmaps": "probe_heatmaps.rst",
+    "ablation": "ablation.rst",
+    "steering": "steering.rst",
+    "neurons": "neurons.rst",
+    "stats": "stats.rst",
+}
+def intervention_tables(name):
+    return expand(f"{RESULTS}/interventions/{{run}}/{name}.csv", run=INTERVENTION_RUNS)
+
+
+def intervention_inputs():
+    """Every run's four tables (one named input per table kind, runs in INTERVENTION_RUNS order)."""
+    return {name: intervention_tables(name) for name in INTERVENTION_TABLES}

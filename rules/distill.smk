@@ -1,68 +1,6 @@
-# Experiments 3 and 4 (stage distill; SCIENCE.md §5): students of the teacher's depth at several
+# Experiments 3 and 4 (stage distill; docs/science.md §5): students of the teacher's depth at several
 # widths trained on its logits alone, their measured floors against the floors the teacher's SAE
 # predicts, and linear probes of binary concepts on every model at the same relative depth.
-from interplab.distill.probe import depth_layer
-
-DISTILL = config["distill"]
-DISTILL_DIR = f"{RESULTS}/distill"
-DISTILL_FIGURES = ("floor_fit", "probe_accuracy")
-
-
-def distill_prediction_source():
-    """The KD record whose spectrum predicts the floors: trial and snapshot from config, the SAE layer
-    at distill.layer_depth (the probes read the same block)."""
-    if LM is None:
-        raise WorkflowError("Invalid configuration. stage distill needs a language model: model.source local or hf.")
-    predict = DISTILL["predict"]
-    n_layers = LM.teacher.n_layers if LM.source == "local" else config["model"]["n_layers"]
-    layer = depth_layer(n_layers, DISTILL["layer_depth"])
-    problems = []
-    if predict["trial"] not in SAE.trials:
-        problems.append(f"distill.predict.trial {predict['trial']!r} is not in sae.trials ({', '.join(SAE.trials)})")
-    if layer not in SAE.layers:
-        problems.append(f"the SAE layer at distill.layer_depth {DISTILL['layer_depth']} is block {layer}, which "
-                        f"model.layers does not cache ({list(SAE.layers)})")
-    if DISTILL["teacher_revision"] not in SAE.ckpts:
-        problems.append(f"distill.teacher_revision {DISTILL['teacher_revision']!r} is not in model.revisions "
-                        f"({', '.join(SAE.ckpts)})")
-    if predict["snapshot"] not in SAE.snapshots:
-        problems.append(f"distill.predict.snapshot {predict['snapshot']!r} is not an SAE snapshot "
-                        f"({', '.join(SAE.snapshots)})")
-    if problems:
-        raise WorkflowError("Invalid configuration. " + "; ".join(problems) + ".")
-    records = kd_snapshot_files(predict["trial"], SAE.model, DISTILL["teacher_revision"], f"{layer:02d}")
-    return records[SAE.snapshots.index(predict["snapshot"])], layer
-
-
-DISTILL_STUDENTS = [(width, seed) for width in DISTILL["widths"] for seed in DISTILL["seeds"]]
-
-
-def student_name(width, seed):
-    return f"w{width}-s{seed}"
-
-
-def student_dir(model, width, seed):
-    return f"{DISTILL_DIR}/{model}/{student_name(width, seed)}"
-
-
-def distill_teacher_input(wildcards):
-    """The local teacher checkpoint (a hub teacher is loaded by name in the job) and the token streams."""
-    inputs = {"streams": f"{RESULTS}/tokens/{wildcards.model}/streams.safetensors"}
-    if LM.source == "local":
-        inputs["teacher"] = str(local_checkpoint_dir(teacher_dir(wildcards.model), DISTILL["teacher_revision"]))
-    return inputs
-
-
-def distill_student_params(wildcards):
-    keys = ("steps", "batch_size", "lr", "betas", "weight_decay", "warmup_steps", "grad_clip", "temperature",
-            "eval_every", "eval_rows", "floor_fraction")
-    return {"width": int(wildcards.width), "seed": int(wildcards.seed), **{key: DISTILL[key] for key in keys}}
-
-
-def all_students(model):
-    return [student_dir(model, width, seed) for width, seed in DISTILL_STUDENTS]
-
-
 if stage_enabled("distill"):
     DISTILL_KD_RECORD, DISTILL_LAYER = distill_prediction_source()
     register_targets("distill", [f"{DISTILL_DIR}/{SAE.model}/floors.csv", f"{DISTILL_DIR}/{SAE.model}/probes.csv"])
@@ -94,6 +32,8 @@ if stage_enabled("distill"):
             mem_mb=by_attempt(4000),
             runtime=by_attempt(240),
             gpu=1,
+        conda:
+            "../envs/lm.yaml"
         script:
             "../scripts/distill_student.py"
 
@@ -115,6 +55,8 @@ if stage_enabled("distill"):
         benchmark:
             f"{BENCH}/distill/{{model}}/floors.tsv"
         localrule: True
+        conda:
+            "../envs/lm.yaml"
         script:
             "../scripts/distill_floors.py"
 
@@ -144,6 +86,8 @@ if stage_enabled("distill"):
             mem_mb=by_attempt(4000),
             runtime=by_attempt(60),
             gpu=1,
+        conda:
+            "../envs/lm.yaml"
         script:
             "../scripts/distill_probe.py"
 
@@ -166,5 +110,7 @@ if stage_enabled("distill"):
         benchmark:
             f"{BENCH}/figures/distill/{{model}}/{{fig}}.tsv"
         localrule: True
+        conda:
+            "../envs/lm.yaml"
         script:
             "../scripts/distill_figure.py"

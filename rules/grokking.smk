@@ -1,54 +1,7 @@
-# Grokking for under-sampled Camelyon17 (SCIENCE.md §4): the synthetic WILDS-layout fixture,
+# Grokking for under-sampled Camelyon17 (docs/science.md §4): the synthetic WILDS-layout fixture,
 # ResNet-18 runs in two regimes, the modular-addition positive control, the summary and figures.
-import functools
-
-from interplab.grok.data import DatasetMissingError, check_root
-from interplab.grok.runs import camelyon_runs, modular_runs, spec_to_dict
-
-GROK = config["grok"]
-GROK_FIXTURE = f"{RESULTS}/grok/data/fixture"
-try:
-    GROK_CAMELYON_RUNS = camelyon_runs(GROK, GROK_FIXTURE)
-    GROK_MODULAR_RUNS = modular_runs(GROK)
-except ValueError as error:
-    raise WorkflowError(f"Invalid configuration. {error}") from None
-GROK_RUNS = {**GROK_CAMELYON_RUNS, **GROK_MODULAR_RUNS}
-GROK_FIGURES = {
-    "accuracy_curves": "accuracy_curves.rst",
-    "regime_curves": "regime_curves.rst",
-    "ungrokking_overview": "ungrokking_overview.rst",
-    "weight_norms": "weight_norms.rst",
-    "modular_control": "modular_control.rst",
-}
-
 register_targets("grok", [f"{RESULTS}/grok/summary.csv"])
 register_targets("grok", expand(f"{RESULTS}/figures/grok/{{fig}}.png", fig=GROK_FIGURES))
-
-
-def grok_run_spec(wildcards):
-    return spec_to_dict(GROK_RUNS[wildcards.run])
-
-
-def grok_fixture_config(wildcards):
-    return {**GROK["fixture"], "shortcut_hospitals": GROK["data"]["train_hospitals"]}
-
-
-@functools.cache
-def real_data_inputs():
-    """A real Camelyon17 root's metadata.csv, checked once while the DAG is built: a job that found it
-    missing would fail only after Snakemake had deleted the run's previous outputs."""
-    try:
-        return [str(check_root(GROK["data"]["root_dir"]) / "metadata.csv")]
-    except DatasetMissingError as error:
-        if workflow.dryrun:  # a dry run may plan a cluster run before the data is downloaded
-            logger.warning(f"Dry run only (a real run stops here): grok.data.root_dir: {error}")
-            return []
-        raise WorkflowError(f"Invalid configuration. grok.data.root_dir: {error}") from None
-
-
-def grok_data_input(wildcards):
-    """The fixture the DAG builds, or the configured Camelyon17 download."""
-    return [GROK_FIXTURE] if GROK["data"]["source"] == "fixture" else real_data_inputs()
 
 
 rule grok_fixture:
@@ -65,6 +18,8 @@ rule grok_fixture:
     resources:
         mem_mb=by_attempt(1000),
         runtime=by_attempt(20),
+    conda:
+        "../envs/grok.yaml"
     script:
         "../scripts/grok_fixture.py"
 
@@ -90,6 +45,8 @@ rule grok_train:
         mem_mb=by_attempt(4000),
         runtime=by_attempt(240),
         gpu=1,
+    conda:
+        "../envs/grok.yaml"
     script:
         "../scripts/grok_train.py"
 
@@ -113,6 +70,8 @@ rule grok_modular:
         mem_mb=by_attempt(3000),
         runtime=by_attempt(120),
         gpu=1,
+    conda:
+        "../envs/grok.yaml"
     script:
         "../scripts/grok_train.py"
 
@@ -130,6 +89,8 @@ rule grok_summary:
     benchmark:
         f"{BENCH}/grok/summary.tsv"
     localrule: True
+    conda:
+        "../envs/grok.yaml"
     script:
         "../scripts/grok_summary.py"
 
@@ -151,5 +112,7 @@ rule grok_figure:
     benchmark:
         f"{BENCH}/figures/grok/{{fig}}.tsv"
     localrule: True
+    conda:
+        "../envs/grok.yaml"
     script:
         "../scripts/grok_figure.py"

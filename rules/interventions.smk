@@ -1,29 +1,8 @@
-# Interventions on the Camelyon17 grokking runs (SCIENCE.md §4): probes, subspace ablation, steering
+# Interventions on the Camelyon17 grokking runs (docs/science.md §4): probes, subspace ablation, steering
 # and neuron ablation per run, each with its control, then statistics across runs per regime.
 # Part of stage grok; needs rules/grokking.smk (GROK, GROK_CAMELYON_RUNS, grok_data_input) included first.
-from interplab.interventions.run import InterventionConfig
-
-INTERVENTIONS = config["interventions"]
-INTERVENTION_TABLES = ("probes", "ablation", "steering", "neurons")
-INTERVENTION_RUNS = sorted(GROK_CAMELYON_RUNS)
-INTERVENTION_FIGURES = {
-    "probe_heatmaps": "probe_heatmaps.rst",
-    "ablation": "ablation.rst",
-    "steering": "steering.rst",
-    "neurons": "neurons.rst",
-    "stats": "stats.rst",
-}
 register_targets("grok", [f"{RESULTS}/interventions/stats.csv"])
 register_targets("grok", expand(f"{RESULTS}/figures/interventions/{{fig}}.png", fig=INTERVENTION_FIGURES))
-
-
-def intervention_tables(name):
-    return expand(f"{RESULTS}/interventions/{{run}}/{name}.csv", run=INTERVENTION_RUNS)
-
-
-def intervention_inputs():
-    """Every run's four tables (one named input per table kind, runs in INTERVENTION_RUNS order)."""
-    return {name: intervention_tables(name) for name in INTERVENTION_TABLES}
 
 
 rule interventions_run:
@@ -48,6 +27,8 @@ rule interventions_run:
         mem_mb=by_attempt(3000),
         runtime=by_attempt(60),
         gpu=1,
+    conda:
+        "../envs/grok.yaml"
     script:
         "../scripts/interventions_run.py"
 
@@ -68,6 +49,8 @@ rule interventions_stats:
     benchmark:
         f"{BENCH}/interventions/stats.tsv"
     localrule: True
+    conda:
+        "../envs/grok.yaml"
     script:
         "../scripts/interventions_stats.py"
 
@@ -92,5 +75,7 @@ rule interventions_figure:
     benchmark:
         f"{BENCH}/figures/interventions/{{fig}}.tsv"
     localrule: True
+    conda:
+        "../envs/grok.yaml"
     script:
         "../scripts/interventions_figure.py"

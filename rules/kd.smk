@@ -1,47 +1,5 @@
 # Experiment 2, measurement and figures (stage sae): KD metrics of every SAE snapshot on held-out
 # tokens, one table per trial, every figure variant per trial, and the three trials side by side.
-from interplab.figures.sae import PER_TRIAL as SAE_FIGURES
-
-KD = config["kd"]
-KD_DIR = f"{RESULTS}/kd/{{trial}}/{{model}}/{{ckpt}}/L{{layer}}"
-
-
-def kd_figures(trial):
-    """The figure names chosen for a trial (kd.figures: all, or per trial a list or all)."""
-    chosen = KD["figures"] if isinstance(KD["figures"], str) else KD["figures"].get(trial, "all")
-    return list(SAE_FIGURES) if chosen == "all" else list(chosen)
-
-
-def kd_snapshot_files(trial, model, ckpt, layer):
-    return [f"{RESULTS}/kd/{trial}/{model}/{ckpt}/L{layer}/{s}.json" for s in SAE.snapshots]
-
-
-def kd_trial_records(wildcards):
-    return [
-        path
-        for ckpt in SAE.ckpts
-        for layer in SAE_LAYERS
-        for path in kd_snapshot_files(wildcards.trial, SAE.model, ckpt, layer)
-    ]
-
-
-def kd_training_logs(wildcards):
-    """Training logs of every layer at the primary checkpoint (the last revision studied)."""
-    return [sae_outputs(wildcards.trial, SAE.model, SAE.ckpts[-1], layer)["log"] for layer in SAE_LAYERS]
-
-
-def kd_sae_weights(wildcards):
-    return sae_outputs(wildcards.trial, wildcards.model, wildcards.ckpt, wildcards.layer)["weights"]
-
-
-def kd_ground_truth(wildcards):
-    """The synthetic source's true F and α, to compare the measured ones against (None for a real LM)."""
-    if not SAE.synthetic:
-        return None
-    truth = synthetic_config(config)
-    return {"true_f": truth.n_features, "true_alpha": truth.alpha, "true_l0": truth.true_l0}
-
-
 for _trial in SAE.trials:
     register_targets("kd", [f"{RESULTS}/kd/{_trial}/metrics.csv"])
     register_targets("kd", [f"{RESULTS}/figures/sae/{_trial}/{fig}.png" for fig in kd_figures(_trial)])
@@ -78,6 +36,8 @@ rule kd_measure:
         mem_mb=by_attempt(4000),
         runtime=by_attempt(60),
         gpu=1,
+    conda:
+        "../envs/lm.yaml"
     script:
         "../scripts/kd_measure.py"
 
@@ -96,6 +56,8 @@ rule kd_table:
     benchmark:
         f"{BENCH}/kd/{{trial}}/table.tsv"
     localrule: True
+    conda:
+        "../envs/lm.yaml"
     script:
         "../scripts/kd_table.py"
 
@@ -123,6 +85,8 @@ rule sae_figure:
     benchmark:
         f"{BENCH}/figures/sae/{{trial}}/{{fig}}.tsv"
     localrule: True
+    conda:
+        "../envs/lm.yaml"
     script:
         "../scripts/sae_figure.py"
 
@@ -145,5 +109,7 @@ rule sae_compare_trials:
     benchmark:
         f"{BENCH}/figures/sae/compare_trials.tsv"
     localrule: True
+    conda:
+        "../envs/lm.yaml"
     script:
         "../scripts/sae_compare.py"

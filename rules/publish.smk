@@ -1,43 +1,8 @@
 # Publishing (stage publish): per trial, the folder users download from the Hugging Face hub
 # (sae_layer{LL}_{SNAPSHOT}.pt, SAELens folders, KD metrics, model card), uploaded when a repo id
 # (publish.repo_ids) and a token (the variable publish.token_env names) are both set.
-PUBLISH = config["publish"]
-
 for _trial in SAE.trials:
     register_targets("publish", [f"{RESULTS}/publish/{_trial}/status.json"])
-
-
-def publish_inputs(wildcards):
-    """Every snapshot of every layer of the trial at the primary checkpoint, and the trial's KD table."""
-    outputs = [sae_outputs(wildcards.trial, SAE.model, SAE.ckpts[-1], layer) for layer in SAE_LAYERS]
-    return {
-        "weights": [p for o in outputs for p in o["weights"]],
-        "pt": [p for o in outputs for p in o["pt"]],
-        "metrics": f"{RESULTS}/kd/{wildcards.trial}/metrics.csv",
-    }
-
-
-def publish_card_facts(wildcards):
-    sae = config["sae"]
-    trial = sae["trials"][wildcards.trial]
-    adaptive = trial["adaptive"]
-    policy = (f"adaptive λ from {trial['l1_coefficient']:g} ({trial['l1_form']} form), target L0 "
-              f"{adaptive['target_l0']}, rate {adaptive['rate']:g}") if adaptive else \
-             f"fixed λ = {trial['l1_coefficient']:g} ({trial['l1_form']} form)"
-    return {
-        "trial": wildcards.trial,
-        "base_model": config["model"]["name"],
-        "revision": SAE.ckpts[-1],
-        "hook": "blocks.{L}.hook_resid_post",
-        "layers": list(SAE.layers),
-        "l1_policy": policy,
-        "training_tokens": sae["training_tokens"],
-        "snapshots": list(SAE.snapshots),
-    }
-
-
-def publish_repo_id(wildcards):
-    return PUBLISH["repo_ids"].get(wildcards.trial)
 
 
 rule publish_trial:
@@ -60,5 +25,7 @@ rule publish_trial:
     benchmark:
         f"{BENCH}/publish/{{trial}}.tsv"
     localrule: True
+    conda:
+        "../envs/lm.yaml"
     script:
         "../scripts/publish_trial.py"

@@ -4,88 +4,6 @@
 # activations: the lm stage's caches (sae.source: cache) or the LM forward itself (stream).
 # With model.source synthetic, the cache is generated from a known dictionary (rule
 # sae_synthetic_cache) and every SAE is also scored against it (rule sae_recovery).
-from interplab.sae.plan import SYNTHETIC_CKPT, sae_plan, synthetic_config
-
-try:
-    SAE = sae_plan(config)
-except ValueError as error:
-    raise WorkflowError(f"Invalid configuration. config: {error}") from None
-SAE_LAYERS = [f"{layer:02d}" for layer in SAE.layers]
-SAE_DIR = f"{RESULTS}/sae/{{trial}}/{{model}}/{{ckpt}}"
-SAE_TRAINING_KEYS = [key for key in config["sae"] if key != "threads"]  # threads never change the numbers
-
-
-def sae_outputs(trial, model, ckpt, layer):
-    """Every file one training job writes (the snapshot folders, the .pt files, the log)."""
-    base = f"{RESULTS}/sae/{trial}/{model}/{ckpt}"
-    return {
-        "cfg": [f"{base}/L{layer}/{s}/cfg.json" for s in SAE.snapshots],
-        "weights": [f"{base}/L{layer}/{s}/sae_weights.safetensors" for s in SAE.snapshots],
-        "pt": [f"{base}/sae_layer{layer}_{s}.pt" for s in SAE.snapshots],
-        "log": f"{base}/L{layer}/training_log.csv",
-    }
-
-
-def sae_group_jobs(group):
-    """(trial, layer) of every SAE one group job trains."""
-    return [(trial, f"{layer:02d}") for trial in SAE.trials for layer in SAE.groups[group]]
-
-
-def sae_group_outputs(group):
-    """Every file one group job writes, per kind, over its trials × layers ({model}, {ckpt} wildcards)."""
-    outputs = [sae_outputs(trial, "{model}", "{ckpt}", layer) for trial, layer in sae_group_jobs(group)]
-    return {"cfg": [p for o in outputs for p in o["cfg"]], "weights": [p for o in outputs for p in o["weights"]],
-            "pt": [p for o in outputs for p in o["pt"]], "log": [o["log"] for o in outputs]}
-
-
-def sae_group_members(group):
-    """What the job script needs per SAE: where its snapshots, .pt files, log and work dir go."""
-
-    def members(wildcards):
-        listed = []
-        for trial, layer in sae_group_jobs(group):
-            out = sae_outputs(trial, wildcards.model, wildcards.ckpt, layer)
-            listed.append({"trial": trial, "layer": int(layer), "log": out["log"],
-                           "snapshot_dirs": [str(Path(p).parent) for p in out["cfg"]], "pt": out["pt"],
-                           "work_dir": f"{RESULTS}/sae/{trial}/{wildcards.model}/{wildcards.ckpt}/L{layer}/.train"})
-        return listed
-
-    return members
-
-
-def sae_group_inputs(group):
-    def inputs(wildcards):
-        if SAE.source == "stream":
-            return cache_inputs(wildcards)
-        return {"cache": [cache_dir(wildcards.model, wildcards.ckpt, layer) for layer in SAE.groups[group]]}
-
-    return inputs
-
-
-def sae_stream_params():
-    """The LM settings a streaming job's numbers depend on (None when the SAEs read caches)."""
-    if SAE.source != "stream":
-        return None
-    return {"source": LM.source, "name": LM.name, "dtype": config["model"]["dtype"],
-            "batch_size": config["model"]["batch_size"], "train_tokens": config["cache"]["train_tokens"]}
-
-
-def sae_cache_input(wildcards):
-    return cache_dir(wildcards.model, wildcards.ckpt, int(wildcards.layer))
-
-
-def sae_snapshot_dirs(wildcards):
-    return [str(Path(p).parent) for p in sae_outputs(wildcards.trial, wildcards.model, wildcards.ckpt, wildcards.layer)["cfg"]]
-
-
-def sae_all_outputs():
-    jobs = [(t, SAE.model, c, layer) for t in SAE.trials for c in SAE.ckpts for layer in SAE_LAYERS]
-    paths = [p for job in jobs for part in sae_outputs(*job).values() for p in ([part] if isinstance(part, str) else part)]
-    if SAE.synthetic:
-        paths += [f"{RESULTS}/sae/{t}/{m}/{c}/L{layer}/recovery.csv" for t, m, c, layer in jobs]
-    return paths
-
-
 register_targets("sae", sae_all_outputs())
 
 
@@ -120,6 +38,8 @@ for _group in SAE.groups:
             mem_mb=by_attempt(4000),
             runtime=by_attempt(240),
             gpu=1,
+        conda:
+            "../envs/lm.yaml"
         script:
             "../scripts/sae_train.py"
 
@@ -143,6 +63,8 @@ if SAE.synthetic:
         resources:
             mem_mb=2000,
             runtime=10,
+        conda:
+            "../envs/lm.yaml"
         script:
             "../scripts/sae_synthetic_cache.py"
 
@@ -166,5 +88,7 @@ if SAE.synthetic:
         benchmark:
             f"{BENCH}/sae/{{trial}}/{{model}}/{{ckpt}}/L{{layer}}_recovery.tsv"
         localrule: True
+        conda:
+            "../envs/lm.yaml"
         script:
             "../scripts/sae_recovery.py"

@@ -1,31 +1,4 @@
 # Experiment 2, first half (stage lm): the local GPT-NeoX teacher and the token streams.
-from interplab.teacher.config import local_checkpoint_dir
-from interplab.teacher.plan import MODEL_SOURCES, lm_plan, stream_settings
-
-# `model.source` values other than local / hf (e.g. a synthetic activation source) need no LM.
-LM = None
-if config["model"]["source"] in MODEL_SOURCES:
-    try:
-        LM = lm_plan(config["model"])
-    except ValueError as error:
-        raise WorkflowError(f"Invalid configuration. config: {error}") from None
-
-
-
-
-def teacher_dir(model):
-    return f"{RESULTS}/teacher/{model}"
-
-
-def teacher_checkpoint_dirs(model):
-    """Every checkpoint the local teacher saves (step0 … final), as HF directories."""
-    return [str(local_checkpoint_dir(teacher_dir(model), label)) for label in LM.checkpoints]
-
-
-def streams_tokenizer(wildcards):
-    return {"tokenizer": f"{teacher_dir(wildcards.model)}/tokenizer"} if LM.source == "local" else {}
-
-
 if LM is not None:
 
     rule teacher_streams:
@@ -50,6 +23,8 @@ if LM is not None:
         resources:
             mem_mb=by_attempt(4000),
             runtime=by_attempt(120),
+        conda:
+            "../envs/lm.yaml"
         script:
             "../scripts/teacher_streams.py"
 
@@ -76,6 +51,8 @@ if LM is not None and LM.source == "local":
         resources:
             mem_mb=by_attempt(2000),
             runtime=by_attempt(15),
+        conda:
+            "../envs/lm.yaml"
         script:
             "../scripts/teacher_tokenizer.py"
 
@@ -103,6 +80,8 @@ if LM is not None and LM.source == "local":
             mem_mb=by_attempt(4000),
             runtime=by_attempt(60),
             gpu=1,
+        conda:
+            "../envs/lm.yaml"
         script:
             "../scripts/teacher_train.py"
 
@@ -123,5 +102,7 @@ if LM is not None and LM.source == "local":
         benchmark:
             f"{BENCH}/figures/lm/{{model}}/teacher_loss.tsv"
         localrule: True
+        conda:
+            "../envs/lm.yaml"
         script:
             "../scripts/teacher_figure.py"

@@ -1,20 +1,6 @@
 # Experiment 1: toy models of superposition against the KD minimum-width theorem.
-from interplab.toy import grid as toy_grid
-
-TOY_RUNS = toy_grid(config["toy"])
-TOY_FIGURES = {
-    "fig1_loss_floor_curves": "fig1_loss_floor_curves.rst",
-    "fig5_config_heatmap": "fig5_config_heatmap.rst",
-    "fig8_floor_vs_dstar": "fig8_floor_vs_dstar.rst",
-    "fig9_sparsity_effect": "fig9_sparsity_effect.rst",
-}
-
 register_targets("toy", [f"{RESULTS}/toy/summary.csv", f"{RESULTS}/toy/accuracy_by_alpha.csv"])
 register_targets("toy", expand(f"{RESULTS}/figures/toy/{{fig}}.png", fig=TOY_FIGURES))
-
-
-def toy_run_params(wildcards):
-    return as_params(TOY_RUNS[wildcards.run])
 
 
 rule toy_run:
@@ -34,6 +20,8 @@ rule toy_run:
     resources:
         mem_mb=by_attempt(2000),
         runtime=by_attempt(60),
+    conda:
+        "../envs/toy.yaml"
     script:
         "../scripts/toy_run.py"
 
@@ -61,6 +49,8 @@ rule toy_summary:
     benchmark:
         f"{BENCH}/toy/summary.tsv"
     localrule: True
+    conda:
+        "../envs/toy.yaml"
     script:
         "../scripts/toy_summary.py"
 
@@ -83,5 +73,7 @@ rule toy_figure:
     benchmark:
         f"{BENCH}/figures/toy/{{fig}}.tsv"
     localrule: True
+    conda:
+        "../envs/toy.yaml"
     script:
         "../scripts/toy_figure.py"

@@ -1,4 +1,4 @@
-"""KD measurement of a trained SAE on held-out activations (SCIENCE.md §1, §3).
+"""KD measurement of a trained SAE on held-out activations (docs/science.md §1, §3).
 
 One streaming pass accumulates, per latent, how often it fires and its second moment E[z²], and
 overall the reconstruction error and the data variance. From those: F alive (firing frequency
@@ -135,7 +135,7 @@ def student_widths(d_model: int, n: int = 24) -> list[int]:
 
 
 def from_statistics(stats: dict, alive_threshold: float = 1e-5, widths: Sequence[int] | None = None) -> KDMetrics:
-    """Turn accumulated statistics into the KD metrics of SCIENCE.md §1."""
+    """Turn accumulated statistics into the KD metrics of docs/science.md §1."""
     n_tokens = int(stats["n_tokens"])
     fires = stats["fires"].numpy()
     freq = fires / n_tokens

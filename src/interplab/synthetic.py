@@ -1,7 +1,7 @@
 """A synthetic activation source with a known dictionary, to check SAE recovery against truth.
 
 x = Σ_i a_i·D_i (+ optional Gaussian noise), with F_true unit directions D_i in R^d and codes
-a_i = 0 with probability α, else U[0, 1] — the toy-model feature law of SCIENCE.md §2, so α means
+a_i = 0 with probability α, else U[0, 1] — the toy-model feature law of docs/science.md §2, so α means
 the same thing in both experiments and the true L0 is F_true·(1 − α). Whatever trains on these
 activations can be scored by the mean max cosine similarity (MMCS) of its decoder to D.
 """

@@ -1,5 +1,5 @@
 """Experiment 3's comparison: the students' measured loss floors against the floors the teacher's
-SAE predicts for each width (SCIENCE.md §5).
+SAE predicts for each width (docs/science.md §5).
 
 Measured floors are KL in nats; predicted floors are activation energy Σ_dropped E[z²] of the
 teacher's SAE. The units differ, so the paper fits L_obs ≈ a·L_geo + b over the widths and reports

@@ -1,4 +1,4 @@
-"""Grokking for under-sampled Camelyon17 (SCIENCE.md §4): data, models, Grokfast, resumable training.
+"""Grokking for under-sampled Camelyon17 (docs/science.md §4): data, models, Grokfast, resumable training.
 
 Modules: fixture (synthetic five-hospital WILDS layout), data (the wilds loader, hospital splits,
 seeded subsampling), models (ResNet-18, the modular-addition transformer, init scaling, norms),

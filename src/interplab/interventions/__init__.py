@@ -1,4 +1,4 @@
-"""The four interventions of the grokking study (SCIENCE.md §4), each with its control.
+"""The four interventions of the grokking study (docs/science.md §4), each with its control.
 
 All act on feature matrices (numpy, [n_images, d]) with labels, so they are testable on planted
 data and independent of how the features were extracted: probes.py (standardised logistic-

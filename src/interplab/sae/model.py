@@ -1,4 +1,4 @@
-"""The ReLU sparse autoencoder of Experiment 2 (SCIENCE.md §3), its initialisation and its export fold.
+"""The ReLU sparse autoencoder of Experiment 2 (docs/science.md §3), its initialisation and its export fold.
 
 x̂ = W_decᵀ·ReLU(W_enc·(x − b_pre) + b_enc) + b_pre. Weights use SAELens's layout so an exported
 snapshot loads there unchanged: W_enc [d_in, d_sae], b_enc [d_sae], W_dec [d_sae, d_in] (one row
@@ -10,7 +10,7 @@ and the L1 term weights each latent by its row norm, Σ_f z_f·‖d_f‖. That o
 unit-norm one reparametrised (z'_f = z_f·‖d_f‖, u_f = d_f/‖d_f‖ gives the same loss and the same
 family of functions), but it lets the decoder start at norm 0.1: a unit-norm tied init starts with
 a reconstruction ~13× the data variance and, on planted data, recovers MMCS 0.36 against 0.997.
-`folded` turns trained weights into the unit-norm convention SCIENCE.md states (and SAEBench
+`folded` turns trained weights into the unit-norm convention docs/science.md states (and SAEBench
 expects) and undoes the input normalisation, so every export takes raw activations.
 """
 
