@@ -21,6 +21,16 @@ BENCH = "results/benchmarks"
 localrules:
     all,
 
+# The report's sections, in pipeline order (Snakemake sorts categories by name).
+REPORT = {
+    "toy": "1. Toy models (KD theorem)",
+    "lm": "2. Language-model teacher",
+    "sae": "3. SAEs on the language model",
+    "distill": "4. Distilled students and probes",
+    "grok": "5. Grokking (Camelyon17)",
+    "interventions": "6. Interventions on the grokking runs",
+}
+
 # Final targets per stage: `all` builds those of the enabled stages, `all_<stage>` one stage alone
 # (the DVC stages in dvc.yaml call those).
 STAGE_TARGETS = {}

@@ -43,7 +43,12 @@ if stage_enabled("distill"):
             histories=lambda wc: [f"{d}/history.csv" for d in all_students(wc.model)],
             record=DISTILL_KD_RECORD,
         output:
-            floors=f"{DISTILL_DIR}/{{model}}/floors.csv",
+            floors=report(
+                f"{DISTILL_DIR}/{{model}}/floors.csv",
+                caption="../report/distill/floors.rst",
+                category=REPORT["distill"],
+                subcategory="result tables",
+            ),
             curves=f"{DISTILL_DIR}/{{model}}/curves.csv",
         params:
             students=[{"width": width, "seed": seed} for width, seed in DISTILL_STUDENTS],
@@ -66,7 +71,12 @@ if stage_enabled("distill"):
             unpack(distill_teacher_input),
             students=lambda wc: [f"{d}/student" for d in all_students(wc.model)],
         output:
-            f"{DISTILL_DIR}/{{model}}/probes.csv",
+            report(
+                f"{DISTILL_DIR}/{{model}}/probes.csv",
+                caption="../report/distill/probes.rst",
+                category=REPORT["distill"],
+                subcategory="result tables",
+            ),
         params:
             probe=DISTILL["probe"],
             corpus=as_params(LM.corpus),
@@ -100,7 +110,7 @@ if stage_enabled("distill"):
             report(
                 f"{RESULTS}/figures/distill/{{model}}/{{fig}}.png",
                 caption="../report/distill/captions.rst",
-                category="3. Distilled students and probes",
+                category=REPORT["distill"],
             ),
         wildcard_constraints:
             model=pinned([SAE.model]),

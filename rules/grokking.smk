@@ -81,7 +81,12 @@ rule grok_summary:
     input:
         expand(f"{RESULTS}/grok/runs/{{run}}/manifest.json", run=GROK_RUNS),
     output:
-        f"{RESULTS}/grok/summary.csv",
+        report(
+            f"{RESULTS}/grok/summary.csv",
+            caption="../report/grok/summary.rst",
+            category=REPORT["grok"],
+            subcategory="result tables",
+        ),
     params:
         criteria=GROK["classification"],
     log:
@@ -103,7 +108,7 @@ rule grok_figure:
         report(
             f"{RESULTS}/figures/grok/{{fig}}.png",
             caption="../report/grok/captions.rst",
-            category="4. Grokking (Camelyon17)",
+            category=REPORT["grok"],
         ),
     wildcard_constraints:
         fig=pinned(GROK_FIGURES),

@@ -39,8 +39,18 @@ rule interventions_stats:
         **intervention_inputs(),
         manifests=expand(f"{RESULTS}/grok/runs/{{run}}/manifest.json", run=INTERVENTION_RUNS),
     output:
-        stats=f"{RESULTS}/interventions/stats.csv",
-        criteria=f"{RESULTS}/interventions/criteria.csv",
+        stats=report(
+            f"{RESULTS}/interventions/stats.csv",
+            caption="../report/interventions/stats_table.rst",
+            category=REPORT["interventions"],
+            subcategory="result tables",
+        ),
+        criteria=report(
+            f"{RESULTS}/interventions/criteria.csv",
+            caption="../report/interventions/criteria.rst",
+            category=REPORT["interventions"],
+            subcategory="result tables",
+        ),
     params:
         interventions=INTERVENTIONS,
         runs=INTERVENTION_RUNS,
@@ -64,7 +74,7 @@ rule interventions_figure:
         report(
             f"{RESULTS}/figures/interventions/{{fig}}.png",
             caption="../report/interventions/captions.rst",
-            category="5. Interventions (grokking runs)",
+            category=REPORT["interventions"],
         ),
     params:
         runs=INTERVENTION_RUNS,

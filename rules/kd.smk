@@ -47,7 +47,12 @@ rule kd_table:
     input:
         kd_trial_records,
     output:
-        metrics=f"{RESULTS}/kd/{{trial}}/metrics.csv",
+        metrics=report(
+            f"{RESULTS}/kd/{{trial}}/metrics.csv",
+            caption="../report/sae/metrics.rst",
+            category=REPORT["sae"],
+            subcategory="trial {trial}",
+        ),
         floors=f"{RESULTS}/kd/{{trial}}/floors.csv",
     wildcard_constraints:
         trial=pinned(SAE.trials),
@@ -71,7 +76,7 @@ rule sae_figure:
         report(
             f"{RESULTS}/figures/sae/{{trial}}/{{fig}}.png",
             caption="../report/sae/captions.rst",
-            category="2. SAEs on the language model",
+            category=REPORT["sae"],
             subcategory="trial {trial}",
         ),
     params:
@@ -98,7 +103,7 @@ rule sae_compare_trials:
         report(
             f"{RESULTS}/figures/sae/compare_trials.png",
             caption="../report/sae/compare_trials.rst",
-            category="2. SAEs on the language model",
+            category=REPORT["sae"],
             subcategory="all trials",
         ),
     params:

@@ -93,7 +93,7 @@ if LM is not None and LM.source == "local":
             report(
                 f"{RESULTS}/figures/lm/{{model}}/teacher_loss.png",
                 caption="../report/lm/teacher_loss.rst",
-                category="2. Language-model teacher and caches",
+                category=REPORT["lm"],
             ),
         wildcard_constraints:
             model=pinned([LM.label]),

@@ -31,13 +31,19 @@ rule toy_summary:
     input:
         expand(f"{RESULTS}/toy/runs/{{run}}.parquet", run=TOY_RUNS),
     output:
-        summary=f"{RESULTS}/toy/summary.csv",
+        summary=report(
+            f"{RESULTS}/toy/summary.csv",
+            caption="../report/toy/summary.rst",
+            category=REPORT["toy"],
+            subcategory="result tables",
+        ),
         curves=f"{RESULTS}/toy/curves.csv",
         seeds=f"{RESULTS}/toy/critical_widths.csv",
         accuracy=report(
             f"{RESULTS}/toy/accuracy_by_alpha.csv",
             caption="../report/toy/accuracy_by_alpha.rst",
-            category="1. Toy models (KD theorem)",
+            category=REPORT["toy"],
+            subcategory="result tables",
         ),
         capacity_fit=f"{RESULTS}/toy/capacity_fit.csv",
         capacity=f"{RESULTS}/toy/capacity.csv",
@@ -64,7 +70,7 @@ rule toy_figure:
         report(
             f"{RESULTS}/figures/toy/{{fig}}.png",
             caption="../report/toy/captions.rst",
-            category="1. Toy models (KD theorem)",
+            category=REPORT["toy"],
         ),
     wildcard_constraints:
         fig=pinned(TOY_FIGURES),
