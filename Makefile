@@ -5,7 +5,7 @@ CORES  ?= all
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.interplab-installed
 
-.PHONY: setup run test mutate report dry-run pull pulled clean
+.PHONY: setup run test mutate report dry-run push pull pulled clean
 
 setup: $(STAMP)
 
@@ -33,16 +33,26 @@ dry-run: setup
 test: setup
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
-# Fetch results from the DVC remote instead of recomputing them, then mark them up to date:
-# dvc does not restore modification times, so Snakemake would otherwise see outputs older than
-# their inputs. `--touch` stamps every existing output in DAG order without running anything.
 # Mutation testing of the core modules (not in CI: about an hour on one core); writes its table
 # into benchmarks/RESULTS.md. `$(BIN)/python benchmarks/mutate.py kd` mutates one module.
 mutate: setup
 	$(BIN)/python benchmarks/mutate.py
 
-pull: setup
-	$(BIN)/dvc pull
+# DVC (README "Sharing results with DVC"). push: record every stage's outputs in dvc.lock (dvc repro
+# runs Snakemake, which finds them up to date) and upload them; commit dvc.lock afterwards.
+# pull: fetch what dvc.lock records, then `pulled`: dvc does not restore modification times, so
+# Snakemake would see outputs older than their inputs; `--touch` stamps every existing output in
+# DAG order without running anything. STAGES=toy limits either to some dvc.yaml stages.
+STAGES ?=
+
+push:  # dvc runs each stage's `snakemake` command, so .venv's bin goes first on PATH
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro $(STAGES)
+	$(BIN)/dvc push $(STAGES)
+	@echo "Pushed. Commit dvc.lock so that other clones of this commit can pull these results."
+
+pull:
+	@test -f dvc.lock || { echo "make pull: this commit has no dvc.lock, so nothing records which results to fetch. Run 'make push' where the results were made, commit dvc.lock, and pull that commit." >&2; exit 1; }
+	$(BIN)/dvc pull $(STAGES)
 	$(MAKE) pulled
 
 pulled:

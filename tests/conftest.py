@@ -12,7 +12,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-WORKFLOW_PARTS = ["Snakefile", "rules", "scripts", "configs", "report", "src", "config.yaml"]
+WORKFLOW_PARTS = ["Snakefile", "rules", "envs", "scripts", "configs", "report", "src", "config.yaml"]
 
 
 @pytest.fixture(scope="session")

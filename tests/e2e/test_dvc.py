@@ -37,22 +37,22 @@ def test_push_wipe_pull_round_trip(tmp_path):
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
     dvc = str(BIN / "dvc")
     _run(["git", "init", "-q"], repo, env)
-    _run([dvc, "remote", "modify", "storage", "url", str(tmp_path / "remote")], repo, env)
+    _run([dvc, "remote", "modify", "--local", "storage", "url", str(tmp_path / "remote")], repo, env)  # as README says
 
-    _run([dvc, "repro", "toy"], repo, env)
+    make = ["make", f"VENV={BIN.parent}", "STAGES=toy"]
+    refused = subprocess.run([*make, "pull"], cwd=repo, env=env, capture_output=True, text=True)
+    assert refused.returncode != 0 and "no dvc.lock" in refused.stderr, "a clone without dvc.lock is told why"
+
+    _run([*make, "push"], repo, env)
     assert (repo / "dvc.lock").exists()
-    _run([dvc, "push"], repo, env)
     before = {family: _digests(repo / family) for family in ["results/toy", "results/figures/toy"]}
     assert before["results/toy"] and before["results/figures/toy"]
 
     # A fresh clone: no results, no DVC cache, no Snakemake metadata.
     for path in ["results", ".dvc/cache", ".snakemake"]:
         shutil.rmtree(repo / path, ignore_errors=True)
-    _run([dvc, "pull", "toy"], repo, env)  # the stage dvc.lock records here (a full run records them all)
+    _run([*make, "pull"], repo, env)  # dvc pull toy, then snakemake --touch (dvc keeps no mtimes)
     after = {family: _digests(repo / family) for family in before}
     assert after == before, "every pulled file is byte-identical"
-
-    # dvc pull does not restore modification times; the documented fix marks outputs up to date.
-    _run(["make", "pulled", f"VENV={BIN.parent}"], repo, env)
     proc = run_snakemake(repo, "all", extra=["-n"])
     assert "Nothing to be done" in proc.stdout + proc.stderr
