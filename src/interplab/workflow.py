@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sized
 
 from interplab.progress import duration
 from interplab.runtime import quiet_libraries, set_threads
@@ -56,6 +56,12 @@ def job_name(smk: Any) -> str:
     wildcards = getattr(smk, "wildcards", None)
     items = wildcards.items() if wildcards is not None else []
     return " ".join([str(getattr(smk, "rule", "job"))] + [f"{k}={v}" for k, v in items])
+
+
+def log_tables(what: str, **tables: Sized) -> None:
+    """One line naming the tables a job drew or computed from and their sizes (a figure job's
+    'what it read' in numbers: an empty or truncated input shows up in the log, not only in the plot)."""
+    log.info("%s: %s", what, ", ".join(f"{name} {len(table):,} rows" for name, table in tables.items()))
 
 
 @contextlib.contextmanager
