@@ -47,7 +47,7 @@ def describe_files(paths: Iterable[str]) -> str:
         return "no files"
     if len(paths) <= LISTED_FILES:
         return ", ".join(f"{p} ({human_size(file_size(p))})" for p in paths)
-    common = os.path.commonpath([str(p) for p in paths])
+    common = os.path.commonpath([os.path.abspath(p) for p in paths])  # inputs may mix relative and absolute
     return f"{len(paths)} files ({human_size(sum(file_size(p) for p in paths))}) under {common}"
 
 

@@ -40,6 +40,8 @@ def test_many_files_are_summarised(tmp_path):
         (tmp_path / "cache" / f"L{i}" / "shard").write_bytes(b"x" * 400_000)
         paths.append(str(tmp_path / "cache" / f"L{i}"))
     assert describe_files(paths) == f"6 files (2.4 MB) under {tmp_path / 'cache'}"
+    mixed = [os.path.relpath(paths[0])] + paths[1:]
+    assert describe_files(mixed).startswith("6 files (2.4 MB) under /")
     assert describe_files([]) == "no files"
 
 
