@@ -6,16 +6,19 @@ the same way::
 
     SAE training (12 SAEs): 1,228,800/4,096,000 tokens (30.0%), 45,312 tokens/s, ETA 1m03s, elapsed 27s
 
-A line is written when the reporter starts, at most every `every` seconds of wall time in between,
-and when it finishes. A call costs one clock read unless a line is due, so loops may call it per
-step; loops whose values live on a GPU call it only on steps that already read values back to the
-host (the SAE trainer: its logging steps), since a progress note must never force a device sync.
+A line is written when the reporter starts, at most every `every` seconds of wall time in between
+(10 s, or the value of the environment variable INTERPLAB_PROGRESS_SECONDS: a debugging run may want
+more lines, a week-long cluster job fewer), and when it finishes. A call costs one clock read unless
+a line is due, so loops may call it per step; the SAE trainer reads the clock only on its logging
+steps and moves logged values off the GPU only when a line is due, so progress never adds a device
+sync to its hot loop.
 The rate counts only units done since the reporter started, so a resumed job's ETA is its own.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, TypeVar
@@ -23,6 +26,7 @@ from typing import Callable, Iterable, Iterator, TypeVar
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 EVERY_SECONDS = 10.0
+EVERY_VARIABLE = "INTERPLAB_PROGRESS_SECONDS"
 
 
 def duration(seconds: float) -> str:
@@ -33,6 +37,11 @@ def duration(seconds: float) -> str:
     if hours:
         return f"{hours}h{minutes:02d}m{secs:02d}s"
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def default_every() -> float:
+    """Seconds between progress lines: INTERPLAB_PROGRESS_SECONDS if set, else 10."""
+    return float(os.environ.get(EVERY_VARIABLE, EVERY_SECONDS))
 
 
 def quantity(value: float) -> str:
@@ -48,7 +57,7 @@ class Progress:
     total: int
     unit: str
     done: int = 0  # units already done when the reporter starts (a resumed job)
-    every: float = EVERY_SECONDS
+    every: float = field(default_factory=default_every)
     logger: logging.Logger = field(default=log, repr=False)
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
 
@@ -81,8 +90,11 @@ class Progress:
             yield item
             self.update(self.done + size(item))
 
-    def finish(self, note: str = "") -> None:
-        """The closing line: what was done in how long, at what mean rate."""
+    def finish(self, note: str = "", done: int | None = None) -> None:
+        """The closing line: what was done in how long, at what mean rate. `done`: the final count, for
+        loops that update only when a line is due."""
+        if done is not None:
+            self.done = done
         now = self.clock()
         self.logger.info("%s: finished %s in %s (%s %s/s)%s", self.what, self._fraction(),
                          duration(now - self._started), quantity(self._rate(now)), self.unit,

@@ -278,8 +278,7 @@ def train_models(
         if measure and record.add(step, torch.cat(losses, 1)):
             steps_run = step + 1
             break
-    progress.update(steps_run)
-    progress.finish("converged early" if steps_run < steps else "")
+    progress.finish("converged early" if steps_run < steps else "", done=steps_run)
     curve_steps = np.array([s for s, _ in record.curve], dtype=int)
     curve_loss = np.stack([c for _, c in record.curve])
     return TrainedModels([st.weight.detach() for st in steppers], [st.bias.detach() for st in steppers],

@@ -102,6 +102,21 @@ def test_finish_reports_the_mean_rate(clock, caplog):
     assert messages(caplog)[-1] == "cache: finished 3,000/3,000 tokens (100.0%) in 1h02m03s (0.806 tokens/s); 2 layers"
 
 
+def test_finish_takes_the_final_count_from_loops_that_update_only_when_due(clock, caplog):
+    with caplog.at_level(logging.INFO):
+        progress = Progress("toy", 2000, "steps", every=10.0, clock=clock)
+        clock.now += 4
+        progress.finish("converged early", done=1200)
+    assert messages(caplog)[-1] == "toy: finished 1,200/2,000 steps (60.0%) in 4s (300 steps/s); converged early"
+
+
+def test_interval_from_the_environment(clock, monkeypatch):
+    monkeypatch.setenv("INTERPLAB_PROGRESS_SECONDS", "0.5")
+    assert Progress("x", 1, "steps", clock=clock).every == 0.5
+    monkeypatch.delenv("INTERPLAB_PROGRESS_SECONDS")
+    assert Progress("x", 1, "steps", clock=clock).every == 10.0
+
+
 def test_zero_total_has_no_percentage(clock, caplog):
     with caplog.at_level(logging.INFO):
         Progress("empty", 0, "tokens", clock=clock).finish()

@@ -76,20 +76,21 @@ def test_kill_mid_group_resumes_to_byte_identical_snapshots(layers, tmp_path):
             assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), (key, snapshot)
 
 
-def test_training_log_grows_during_training_and_resumes_byte_identical(layers, tmp_path):
+def test_training_log_grows_during_training_and_resumes_byte_identical(layers, tmp_path, monkeypatch):
     """Every progress line (here: every logging step) appends the rows logged so far; a kill leaves a
     valid CSV whose rows reach past the last snapshot, and the resumed run drops those rows and
     recomputes them, so the file ends byte-identical to an uninterrupted run's."""
     rows = torch.cat(layers, 1)
-    GroupTrainer(members(tmp_path / "straight", logs=True), InMemorySource(rows), progress_seconds=0.0).train()
+    monkeypatch.setenv("INTERPLAB_PROGRESS_SECONDS", "0")
+    GroupTrainer(members(tmp_path / "straight", logs=True), InMemorySource(rows)).train()
     # Killed at the same read as above: after the step-25 row, past the step-20 snapshot.
     with pytest.raises(Killed):
-        GroupTrainer(members(tmp_path / "killed", logs=True), KilledAfter(InMemorySource(rows), 8 + 8 + 4 * 6),
-                     progress_seconds=0.0).train()
+        GroupTrainer(members(tmp_path / "killed", logs=True), KilledAfter(InMemorySource(rows), 8 + 8 + 4 * 6)).train()
     for trial, layer in members(tmp_path):
         partial = pd.read_csv(tmp_path / "killed" / f"{trial}-L{layer}.csv")
         assert list(partial.columns) == LOG_COLUMNS
         assert partial["step"].tolist() == [1, 5, 10, 15, 20, 25], (trial, layer)
+    monkeypatch.delenv("INTERPLAB_PROGRESS_SECONDS")  # the resumed run appends only at snapshots and the end
     resumed = GroupTrainer(members(tmp_path / "killed", logs=True), InMemorySource(rows)).train()
     for (trial, layer), run in resumed.items():
         name = f"{trial}-L{layer}.csv"

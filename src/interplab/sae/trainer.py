@@ -30,7 +30,7 @@ import torch
 from safetensors import safe_open
 
 from interplab.io import GrowingCsv, check_finite, sha256_json
-from interplab.progress import EVERY_SECONDS, Progress
+from interplab.progress import Progress
 from interplab.sae.buffer import ActivationSource, mixed_batches
 from interplab.sae.checkpoint import FINAL, WEIGHT_NAMES, WorkDir, snapshot_schedule
 from interplab.sae.l1 import L1Policy, LambdaController
@@ -332,8 +332,7 @@ class GroupTrainer:
     member resumes from its own last snapshot and the shared stream is replayed from the earliest.
     """
 
-    def __init__(self, members: Mapping[str, Member], source: ActivationSource,
-                 progress_seconds: float = EVERY_SECONDS) -> None:
+    def __init__(self, members: Mapping[str, Member], source: ActivationSource) -> None:
         if not members:
             raise ValueError("a group trainer needs at least one member")
         first = next(iter(members.values())).cfg
@@ -344,7 +343,7 @@ class GroupTrainer:
             width = len(range(source.d_model)[member.column_slice])
             if width != member.cfg.d_in:
                 raise ValueError(f"member {key} reads {width} columns of the source but its SAE expects d_in={member.cfg.d_in}")
-        self.cfg, self.source, self.progress_seconds = first, source, progress_seconds
+        self.cfg, self.source = first, source
         scratch: dict[tuple[int, int], Scratch] = {}
         self.runs = {}
         for key, member in members.items():
@@ -371,7 +370,7 @@ class GroupTrainer:
         stream = self._stream(start_step=first_step)
         by_step = {step: name for name, step in schedule.items()}
         progress = Progress(f"SAE training ({len(runs)} SAEs)", cfg.n_steps * cfg.batch_size, "tokens",
-                            done=first_step * cfg.batch_size, every=self.progress_seconds)
+                            done=first_step * cfg.batch_size)
         for step in range(first_step + 1, cfg.n_steps + 1):
             rows = next(stream)
             measure = step % cfg.log_every == 0 or step in by_step or step == 1
@@ -385,7 +384,7 @@ class GroupTrainer:
                 self._report(progress, step)
         for run in runs.values():
             run.flush_log()
-        progress.finish(self._latest())
+        progress.finish(self._latest(), done=cfg.n_steps * cfg.batch_size)
         result = {}
         for key, run in runs.items():
             result[key] = TrainingRun(snapshots[key], pd.DataFrame(run.rows, columns=LOG_COLUMNS),
