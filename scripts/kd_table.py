@@ -1,4 +1,6 @@
 """Gather a trial's per-snapshot KD records into its metrics and floors tables."""
+import logging
+
 from interplab import kd
 from interplab.io import provenance, read_json, write_table
 from interplab.workflow import job
@@ -6,5 +8,11 @@ from interplab.workflow import job
 with job(snakemake) as sm:  # noqa: F821
     records = [read_json(p) for p in sm.input]
     prov = provenance({"trial": sm.wildcards.trial}, inputs={str(p): p for p in sm.input})
-    write_table(sm.output.metrics, kd.metrics_table(records), prov)
-    write_table(sm.output.floors, kd.floors_table(records), prov)
+    metrics, floors = kd.metrics_table(records), kd.floors_table(records)
+    logging.info("trial %s: %d snapshot records → %d metric rows, %d floor rows; "
+                 "per (ckpt, snapshot), mean over layers:\n%s",
+                 sm.wildcards.trial, len(records), len(metrics), len(floors),
+                 metrics.groupby(["ckpt", "snapshot"], sort=False)[["f_alive", "l0", "alpha", "dstar", "fvu"]]
+                 .mean().to_string(float_format="%.4g"))
+    write_table(sm.output.metrics, metrics, prov)
+    write_table(sm.output.floors, floors, prov)
