@@ -255,7 +255,7 @@ def kd_ground_truth(wildcards):
 
 
 # ---- Experiments 3-4: students and probes ------------------------------------------------------------
-from interplab.distill.probe import depth_layer
+from interplab.teacher.plan import depth_layer
 
 DISTILL = config["distill"]
 DISTILL_DIR = f"{RESULTS}/distill"
@@ -402,7 +402,7 @@ def grok_data_input(wildcards):
 
 
 # ---- Interventions on the grokking runs --------------------------------------------------------------
-from interplab.interventions.run import InterventionConfig
+from interplab.interventions.config import InterventionConfig
 
 INTERVENTIONS = config["interventions"]
 INTERVENTION_TABLES = ("probes", "ablation", "steering", "neurons")

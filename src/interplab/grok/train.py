@@ -21,8 +21,8 @@ import torch.nn.functional as F
 
 from interplab.grok import checkpoints as ckpt
 from interplab.grok.grokfast import GrokfastEMA
-from interplab.grok.models import group_norms
-from interplab.grok.runs import RunSpec, init_model, spec_to_dict
+from interplab.grok.models import group_norms, init_model
+from interplab.grok.runs import RunSpec, spec_to_dict
 from interplab.grok.tasks import Task
 from interplab.io import atomic_path, check_finite, provenance, sha256_file, sha256_json, write_json, write_table
 from interplab.progress import Progress

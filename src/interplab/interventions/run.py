@@ -39,34 +39,12 @@ import torch
 from interplab.grok.checkpoints import HISTORY, checkpoint_epochs, load_model
 from interplab.grok.features import block_features, run_splits
 from interplab.interventions import erasure, neurons, probes, steering
+from interplab.interventions.config import FINAL, PEAK_OOD, InterventionConfig
 from interplab.io import read_table, stable_seed
 from interplab.progress import Progress
 
 HEAD_LAYER = "layer4"
-PEAK_OOD, FINAL = "peak_ood", "final"
 Head = Callable[[np.ndarray], np.ndarray]
-
-
-@dataclass(frozen=True)
-class InterventionConfig:
-    """The `interventions` config keys one run's tables depend on (criteria and tests live in across_runs)."""
-
-    checkpoint: str | int = PEAK_OOD
-    probe_test_fraction: float = 0.3
-    inlp_rounds: int = 5
-    steering_strengths: tuple[float, ...] = (-3, -2, -1, 0, 1, 2, 3)
-    random_draws: int = 5
-    neuron_k: tuple[int, ...] = (0, 8, 16, 32, 64, 128)
-    random_k_draws: int = 5
-    ablation: str = "mean"
-    bootstrap_samples: int = 1000
-    seed: int = 0
-
-    @classmethod
-    def from_config(cls, section: dict) -> "InterventionConfig":
-        fields = cls.__dataclass_fields__
-        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in section.items() if k in fields}
-        return cls(**values)
 
 
 @dataclass(frozen=True)
