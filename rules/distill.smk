@@ -158,6 +158,7 @@ if stage_enabled("distill"):
                 caption="../report/distill/captions.rst",
                 category="3. Distilled students and probes",
             ),
+            pdf=f"{RESULTS}/figures/distill/{{model}}/{{fig}}.pdf",
         wildcard_constraints:
             model=pinned([SAE.model]),
             fig=pinned(DISTILL_FIGURES),

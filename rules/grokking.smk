@@ -144,6 +144,7 @@ rule grok_figure:
             caption="../report/grok/captions.rst",
             category="4. Grokking (Camelyon17)",
         ),
+        pdf=f"{RESULTS}/figures/grok/{{fig}}.pdf",
     wildcard_constraints:
         fig=pinned(GROK_FIGURES),
     log:

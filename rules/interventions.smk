@@ -83,6 +83,7 @@ rule interventions_figure:
             caption="../report/interventions/captions.rst",
             category="5. Interventions (grokking runs)",
         ),
+        pdf=f"{RESULTS}/figures/interventions/{{fig}}.pdf",
     params:
         runs=INTERVENTION_RUNS,
     wildcard_constraints:

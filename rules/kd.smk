@@ -112,6 +112,7 @@ rule sae_figure:
             category="2. SAEs on the language model",
             subcategory="trial {trial}",
         ),
+        pdf=f"{RESULTS}/figures/sae/{{trial}}/{{fig}}.pdf",
     params:
         primary_ckpt=SAE.ckpts[-1],
         layers=SAE_LAYERS,
@@ -137,9 +138,11 @@ rule sae_compare_trials:
             category="2. SAEs on the language model",
             subcategory="all trials",
         ),
+        pdf=f"{RESULTS}/figures/sae/compare_trials.pdf",
     params:
         trials=list(SAE.trials),
         primary_ckpt=SAE.ckpts[-1],
+        target_l0={trial: policy.adaptive.target_l0 for trial, policy in SAE.trials.items() if policy.adaptive},
     log:
         f"{LOGS}/figures/sae/compare_trials.log",
     benchmark:

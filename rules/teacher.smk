@@ -116,6 +116,7 @@ if LM is not None and LM.source == "local":
                 caption="../report/lm/teacher_loss.rst",
                 category="2. Language-model teacher and caches",
             ),
+            pdf=f"{RESULTS}/figures/lm/{{model}}/teacher_loss.pdf",
         wildcard_constraints:
             model=pinned([LM.label]),
         log:

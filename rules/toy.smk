@@ -76,6 +76,7 @@ rule toy_figure:
             caption="../report/toy/captions.rst",
             category="1. Toy models (KD theorem)",
         ),
+        pdf=f"{RESULTS}/figures/toy/{{fig}}.pdf",
     wildcard_constraints:
         fig=pinned(TOY_FIGURES),
     log:
