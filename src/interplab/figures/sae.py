@@ -184,6 +184,7 @@ def kd_quantities(data: TrialTables, path: str | Path, provenance=None) -> None:
         ax.set_title(label)
         ax.set_xlabel("layer")
         ax.set_xticks(rows["layer"])
+        ax.margins(x=0.1)  # room for the outermost labels
     for ax, (column, _) in zip(axes[:2], KD_TRIO):
         _metric_axis(ax, rows[column], column)
     n_latents = rows["n_latents"].iloc[0]
@@ -204,6 +205,7 @@ def l0_vs_mse(data: TrialTables, path: str | Path, provenance=None) -> None:
     points = ax.scatter(rows["l0"], rows["mse"], c=rows["layer"], cmap=style.SEQUENTIAL, s=50, edgecolor="k", lw=0.5)
     for _, row in rows.iterrows():
         ax.annotate(f"layer {int(row['layer'])}", (row["l0"], row["mse"]), xytext=(4, 3), textcoords="offset points", fontsize=7)
+    ax.margins(x=0.15, y=0.1)  # room for the labels beside the outermost points
     ax.set_xlabel("L0 (active latents per token)")
     ax.set_ylabel("reconstruction MSE")
     fig.colorbar(points, ax=ax, label="layer", ticks=rows["layer"])
@@ -218,8 +220,9 @@ def predicted_floor(data: TrialTables, path: str | Path, provenance=None) -> Non
     style.apply()
     rows = final_rows(metrics)
     final = floors.merge(rows[["layer", "snapshot"]], on=["layer", "snapshot"])
-    fig, axes = _layer_panels(len(rows), 2.9, 2.5, max_cols=4, sharex=True, sharey=True)
-    for ax, (_, row) in zip(axes, rows.iterrows()):
+    cols = 4
+    fig, axes = _layer_panels(len(rows), 2.9, 2.5, max_cols=cols, sharey=True)
+    for i, (ax, (_, row)) in enumerate(zip(axes, rows.iterrows())):
         sub = final[final["layer"] == row["layer"]].sort_values("d_student")
         ax.plot(sub["d_student"], sub["floor_refined"] / row["total_mass"], color="C0", lw=1.4)
         ax.axvline(row["dstar"], color="C3", ls="--", lw=1)
@@ -227,9 +230,10 @@ def predicted_floor(data: TrialTables, path: str | Path, provenance=None) -> Non
         style.plain_log_axis(ax, "x")
         ax.set_ylim(-0.02, 1.02)
         ax.set_title(f"layer {int(row['layer'])}")
-        ax.set_xlabel("student width d_S")
-    for ax in axes[::4]:
-        ax.set_ylabel("predicted floor / Σ E[z²]")
+        if i + cols >= len(axes):  # the lowest panel of its column
+            ax.set_xlabel("student width d_S")
+        if i % cols == 0:
+            ax.set_ylabel("predicted floor / Σ E[z²]")
     fig.suptitle(_title(trial, "predicted loss floor vs student width (dashed: critical width d*_S)"))
     fig.tight_layout()
     style.save(fig, path, provenance)
@@ -363,7 +367,7 @@ def kpi_card(data: TrialTables, path: str | Path, provenance=None) -> None:
     rows = final_rows(metrics)
     kpis = [("mean α", f"{rows['alpha'].mean():.3f}"), ("mean L0", f"{rows['l0'].mean():.1f}"),
             ("total dead", f"{int(rows['dead'].sum()):,}"), ("mean d*_S", f"{rows['dstar'].mean():.1f}"),
-            ("mean FVU", f"{rows['fvu'].mean():.3f}")]
+            ("mean FVU", f"{rows['fvu'].mean():.3g}")]
     fig = plt.figure(figsize=(8, 2.6), facecolor="#10243e")
     fig.text(0.04, 0.83, _title(trial, f"{len(rows)} layers × {int(rows['n_latents'].iloc[0]):,} latents"),
              color="w", fontsize=12, fontweight="bold")
@@ -392,7 +396,7 @@ def dashboard(data: TrialTables, path: str | Path, provenance=None) -> None:
         ax.set_title(_title(trial, "dashboard"), loc="left", fontsize=11)
         for idx, (column, label, color) in enumerate([("alpha", "α", "#4cc9f0"), ("dead", "dead latents", "#f72585")]):
             sub = fig.add_subplot(grid[1, idx])
-            sub.plot(rows["layer"], rows[column], "o-", color=color)
+            sub.plot(rows["layer"], rows[column], "o-", color=color, clip_on=False)
             sub.set_title(f"{label} by layer", fontsize=9, loc="left")
             sub.set_xlabel("layer")
             sub.set_xticks(rows["layer"])
@@ -416,10 +420,12 @@ def metric_landscape(data: TrialTables, path: str | Path, provenance=None) -> No
     for ax, (column, label, fmt), color in zip(axes, METRICS, colors):
         values = matrix[column].to_numpy()
         flat = scales.constant(values, fmt)
+        ax.plot(layers, values, "o-", color="0.25", ms=3.5, lw=1.1, clip_on=False)
         _metric_axis(ax, values, column)
-        ax.fill_between(layers, ax.get_ylim()[0], values, color=scales.NEUTRAL if flat else color, alpha=0.5, lw=0)
-        ax.plot(layers, values, "o-", color="0.25", ms=3.5, lw=1.1)
-        ax.set_yticks([])
+        bottom, top = ax.get_ylim()
+        ax.set_ylim(bottom, top)  # frozen, so the fill down to the strip's floor cannot move it
+        ax.fill_between(layers, bottom, values, color=scales.NEUTRAL if flat else color, alpha=0.5, lw=0)
+        ax.tick_params(axis="y", which="both", left=False, labelleft=False)
         ax.set_ylabel(label, rotation=0, ha="right", va="center")
         shown = [fmt.format(v) for v in (values.min(), values.max())]
         ax.text(1.01, 0.5, f"{shown[0]} (constant)" if flat else f"{shown[0]} – {shown[1]}",
