@@ -212,8 +212,8 @@ def test_narrow_ranges_get_linear_axes_and_tokens_read_as_k(drawn):
     assert any(label.endswith("k") for label in labels) and not any("×" in label or "e" in label for label in labels)
 
 
-def test_token_count_labels():
-    assert [style.token_count(v) for v in (0, 500, 100_000, 1_500_000, 2e9)] == ["0", "500", "100k", "1.5M", "2B"]
+def test_count_label_labels():
+    assert [style.count_label(v) for v in (0, 500, 100_000, 1_500_000, 2e9)] == ["0", "500", "100k", "1.5M", "2B"]
 
 
 def test_value_axis_log_only_across_a_decade():

@@ -142,7 +142,7 @@ def training_curves(data: TrialTables, path: str | Path, provenance=None) -> Non
             ax.plot(sub["tokens"], sub[column].to_numpy(dtype=float), color=colors[layer], lw=1.1,
                     label=f"layer {layer}")
         style.value_axis(ax, log[column])
-        style.token_axis(ax)
+        style.count_axis(ax)
         ax.set_title(label)
         ax.set_xlabel("training tokens")
     axes[1, 2].set_ylim(-0.02, 1.02)
@@ -459,7 +459,7 @@ def metric_vs_tokens(data: TrialTables, path: str | Path, provenance=None) -> No
                 ax.plot(sub["tokens"], sub[column], styles[ckpt], marker="o", ms=3, color=colors[layer],
                         label=f"layer {layer}" + (f" ({ckpt})" if len(ckpts) > 1 else ""))
         _metric_axis(ax, metrics[column], column)
-        style.token_axis(ax)
+        style.count_axis(ax)
         ax.set_title(label)
         ax.set_xlabel("SAE training tokens")
     handles, labels = axes[0].get_legend_handles_labels()

@@ -58,20 +58,20 @@ def save(fig: plt.Figure, path: str | Path, provenance: Mapping[str, Any] | None
         plt.close(fig)
 
 
-def token_count(value: float, _=None) -> str:
-    """A token (or any large) count as people say it: 0, 500, 100k, 1.5M, 2B."""
+def count_label(value: float, _=None) -> str:
+    """A count (tokens, steps) as people say it: 0, 500, 100k, 1.5M, 2B."""
     for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= scale:
             return f"{value / scale:.3g}{suffix}"
     return f"{value:.3g}"
 
 
-def token_axis(ax, axis: str = "x", log: bool = False) -> None:
-    """Label a token-count axis 100k / 1M instead of 300000 or 3×10⁵ (log: one tick per decade)."""
+def count_axis(ax, axis: str = "x", log: bool = False) -> None:
+    """Label a count axis (tokens, steps) 100k / 1M instead of 300000, 3×10⁵ or 10⁵ (log: one tick per decade)."""
     if log:
         getattr(ax, f"set_{axis}scale")("log")
         getattr(ax, f"{axis}axis").set_minor_formatter(NullFormatter())
-    getattr(ax, f"{axis}axis").set_major_formatter(FuncFormatter(token_count))
+    getattr(ax, f"{axis}axis").set_major_formatter(FuncFormatter(count_label))
 
 
 def plain_log_axis(ax, axis: str = "x") -> None:
