@@ -41,6 +41,8 @@ FORMATS = {column: fmt for column, _, fmt in METRICS}
 # Every metric is non-negative; α is also at most 1. A metric's axis never leaves these bounds.
 BOUNDS = {"alpha": (0.0, 1.0)}
 KD_TRIO = [("alpha", "sparsity α"), ("g_alpha", "capacity g(α)"), ("dstar", "critical width d*_S")]
+# The metrics followed across snapshots and compared across trials.
+KD_PANELS = [("l0", "L0"), ("alpha", "α"), ("dstar", "d*_S"), ("mse", "MSE"), ("dead", "dead latents")]
 # Below this many layers a rank correlation is noise (at n = 4, |ρ| = 1 comes up by chance once in 12).
 MIN_CORRELATION_POINTS = 8
 # The paper's sparsity per L1 trial, as config.yaml documents it (comment on sae.trials: A ≈ 0.81,
@@ -306,7 +308,7 @@ def all_layers_small_multiples(data: TrialTables, path: str | Path, provenance=N
     colors = plt.get_cmap("tab10")(np.arange(len(METRICS)))
     for i, ax in enumerate(axes):
         ax.bar(range(len(METRICS)), share.iloc[i], color=colors, alpha=0.85)
-        for c, (value, height) in enumerate(zip(matrix.iloc[i], share.iloc[i])):
+        for c, value in enumerate(matrix.iloc[i]):
             ax.text(c, 0.03, METRICS[c][2].format(value), rotation=90, ha="center", va="bottom", fontsize=5.5)
         ax.set_title(f"layer {matrix.index[i]}", fontsize=8)
         ax.set_xticks(range(len(METRICS)), [label for _, label, _ in METRICS], rotation=90, fontsize=6.5)
@@ -445,13 +447,12 @@ def metric_vs_tokens(data: TrialTables, path: str | Path, provenance=None) -> No
     """L0, α, d*_S, MSE and dead count at every snapshot, one line per layer (and model checkpoint)."""
     metrics, trial = data.metrics, data.trial
     style.apply()
-    panels = [("l0", "L0"), ("alpha", "α"), ("dstar", "d*_S"), ("mse", "MSE"), ("dead", "dead latents")]
     layers = sorted(metrics["layer"].unique())
     ckpts = list(dict.fromkeys(metrics["ckpt"])) if "ckpt" in metrics else [None]
     colors = dict(zip(layers, style.sequential_colors(len(layers))))
     styles = dict(zip(ckpts, ["-", "--", ":", "-."]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.0 * len(panels), 3.2))
-    for ax, (column, label) in zip(axes, panels):
+    fig, axes = plt.subplots(1, len(KD_PANELS), figsize=(3.0 * len(KD_PANELS), 3.2))
+    for ax, (column, label) in zip(axes, KD_PANELS):
         for ckpt in ckpts:
             for layer in layers:
                 sub = metrics[(metrics["layer"] == layer) & ((metrics["ckpt"] == ckpt) if ckpt else True)]
@@ -484,11 +485,10 @@ def compare_trials(metrics_by_trial: dict[str, pd.DataFrame], path: str | Path, 
     magnify small differences. References: dashed, the paper's α of each trial (PAPER_ALPHA);
     dotted, the target L0 of each adaptive trial (`target_l0`, from the config)."""
     style.apply()
-    panels = [("l0", "L0"), ("alpha", "α"), ("dstar", "d*_S"), ("mse", "MSE"), ("dead", "dead latents")]
     colors = {trial: f"C{i}" for i, trial in enumerate(metrics_by_trial)}
     finals = {trial: final_rows(metrics) for trial, metrics in metrics_by_trial.items()}
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.1 * len(panels), 3.4))
-    for ax, (column, label) in zip(axes, panels):
+    fig, axes = plt.subplots(1, len(KD_PANELS), figsize=(3.1 * len(KD_PANELS), 3.4))
+    for ax, (column, label) in zip(axes, KD_PANELS):
         for trial, rows in finals.items():
             ax.plot(rows["layer"], rows[column], "o-", color=colors[trial], ms=4)
         _compared_axis(ax, column, np.concatenate([rows[column].to_numpy(float) for rows in finals.values()]))
@@ -496,7 +496,7 @@ def compare_trials(metrics_by_trial: dict[str, pd.DataFrame], path: str | Path, 
         ax.set_title(label)
         ax.set_xlabel("layer")
     references = {"alpha": {t: PAPER_ALPHA[t] for t in finals if t in PAPER_ALPHA}, "l0": dict(target_l0 or {})}
-    for ax, (column, _) in zip(axes, panels):
+    for ax, (column, _) in zip(axes, KD_PANELS):
         for trial, value in references.get(column, {}).items():
             ax.axhline(value, color=colors[trial], ls="--" if column == "alpha" else ":", lw=1.1, alpha=0.9)
     handles = [Line2D([], [], color=colors[t], marker="o", ms=4, label=f"trial {t}") for t in finals]
