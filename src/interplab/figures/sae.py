@@ -286,7 +286,7 @@ def layer_analysis_heatmap(data: TrialTables, path: str | Path, provenance=None)
     side.barh(y + 0.2, rows["fvu"], height=0.38, color="C0", label="FVU")
     for yi, (share, fvu) in enumerate(zip(dead_share, rows["fvu"])):
         side.text(share, yi - 0.2, f" {share:.0%}", va="center", fontsize=6.5)
-        side.text(fvu, yi + 0.2, f" {fvu:.2f}", va="center", fontsize=6.5)
+        side.text(fvu, yi + 0.2, " " + FORMATS["fvu"].format(fvu), va="center", fontsize=6.5)  # as in the cells
     side.set_xlim(0, max(1.0, float(rows["fvu"].max()) * 1.25))
     side.set_xlabel("fraction")
     side.legend(loc="lower right", fontsize=7)
