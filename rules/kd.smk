@@ -79,6 +79,7 @@ rule sae_figure:
             category=REPORT["sae"],
             subcategory="trial {trial}",
         ),
+        pdf=f"{RESULTS}/figures/sae/{{trial}}/{{fig}}.pdf",
     params:
         primary_ckpt=SAE.ckpts[-1],
         layers=SAE_LAYERS,
@@ -106,9 +107,11 @@ rule sae_compare_trials:
             category=REPORT["sae"],
             subcategory="all trials",
         ),
+        pdf=f"{RESULTS}/figures/sae/compare_trials.pdf",
     params:
         trials=list(SAE.trials),
         primary_ckpt=SAE.ckpts[-1],
+        target_l0={trial: policy.adaptive.target_l0 for trial, policy in SAE.trials.items() if policy.adaptive},
     log:
         f"{LOGS}/figures/sae/compare_trials.log",
     benchmark:
