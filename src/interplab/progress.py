@@ -8,7 +8,8 @@ the same way::
 
 A line is written when the reporter starts, at most every `every` seconds of wall time in between
 (10 s, or the value of the environment variable INTERPLAB_PROGRESS_SECONDS: a debugging run may want
-more lines, a week-long cluster job fewer), and when it finishes. A call costs one clock read unless
+more lines, a week-long cluster job fewer), at 25, 50 and 75% of the work (so a short job's log shows
+its rate and ETA too), and when it finishes. A call costs one clock read unless
 a line is due, so loops may call it per step; the SAE trainer reads the clock only on its logging
 steps and moves logged values off the GPU only when a line is due, so progress never adds a device
 sync to its hot loop.
@@ -64,20 +65,22 @@ class Progress:
     def __post_init__(self) -> None:
         self._started = self._last = self.clock()
         self._start_done = self.done
+        self._milestone = self._next_milestone()
         self.logger.info("%s: starting at %s", self.what, self._fraction())
 
-    def due(self) -> bool:
-        """Whether the next `update` would write a line: callers with work worth doing only for a
+    def due(self, done: int | None = None) -> bool:
+        """Whether an `update` to `done` would write a line: callers with work worth doing only for a
         line (flushing device values to the host) ask first."""
-        return self.clock() - self._last >= self.every
+        return self.clock() - self._last >= self.every or (done is not None and done >= self._milestone)
 
     def update(self, done: int, note: str = "", force: bool = False) -> bool:
         """Record `done` units; write a line if one is due (or `force`). Returns whether it wrote."""
-        self.done = done
-        now = self.clock()
-        if not force and now - self._last < self.every:
+        if not force and not self.due(done):
+            self.done = done
             return False
-        self._last = now
+        self.done = done
+        now = self._last = self.clock()
+        self._milestone = self._next_milestone()
         rate = self._rate(now)
         eta = f"ETA {duration((self.total - done) / rate)}" if rate > 0 else "ETA unknown"
         self.logger.info("%s: %s, %s %s/s, %s, elapsed %s%s", self.what, self._fraction(), quantity(rate), self.unit,
@@ -99,6 +102,12 @@ class Progress:
         self.logger.info("%s: finished %s in %s (%s %s/s)%s", self.what, self._fraction(),
                          duration(now - self._started), quantity(self._rate(now)), self.unit,
                          f"; {note}" if note else "")
+
+    def _next_milestone(self) -> float:
+        """The next quarter of the work past `done`: a job shorter than `every` still logs its rate and
+        ETA at 25, 50 and 75%."""
+        quarters = [self.total * k / 4 for k in range(1, 4)]
+        return next((q for q in quarters if q > self.done), float("inf"))
 
     def _rate(self, now: float) -> float:
         elapsed = now - self._started

@@ -28,10 +28,23 @@ def test_start_line_then_silence_until_the_interval_passes(clock, caplog):
     with caplog.at_level(logging.INFO):
         progress = Progress("caching", 1000, "tokens", every=10.0, clock=clock)
         clock.now += 9.9
-        assert not progress.due()
-        assert not progress.update(500)
+        assert not progress.due(200)
+        assert not progress.update(200)
     assert messages(caplog) == ["caching: starting at 0/1,000 tokens (0.0%)"]
-    assert progress.done == 500, "a silent update still records the count"
+    assert progress.done == 200, "a silent update still records the count"
+
+
+def test_a_short_job_logs_rate_and_eta_at_each_quarter(clock, caplog):
+    with caplog.at_level(logging.INFO):
+        progress = Progress("measuring", 1000, "tokens", every=10.0, clock=clock)
+        written = []
+        for done in range(100, 1001, 100):
+            clock.now += 0.5
+            written.append(progress.update(done))
+        progress.finish()
+    assert written == [False, False, True, False, True, False, False, True, False, False]  # past 250, 500, 750
+    assert messages(caplog)[1] == "measuring: 300/1,000 tokens (30.0%), 200 tokens/s, ETA 4s, elapsed 2s"
+    assert len(messages(caplog)) == 5, "start, three quarters, finish"
 
 
 def test_line_after_the_interval_has_rate_eta_and_note(clock, caplog):

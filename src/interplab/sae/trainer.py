@@ -380,7 +380,7 @@ class GroupTrainer:
                 run.step(rows, step, measure)
                 if step in by_step:
                     snapshots[key].append(run.snapshot(by_step[step], step))
-            if measure and progress.due():  # the clock only on logging steps; the flush syncs only then
+            if measure and progress.due(step * cfg.batch_size):  # the clock only on logging steps; the flush syncs only then
                 self._report(progress, step)
         for run in runs.values():
             run.flush_log()
