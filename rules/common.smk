@@ -84,7 +84,7 @@ def toy_run_params(wildcards):
 
 
 # ---- Experiment 2: the language model (None without one) ---------------------------------------------
-from interplab.teacher.config import local_checkpoint_dir
+from interplab.teacher.config import local_checkpoint_dir, revision_step
 from interplab.teacher.plan import MODEL_SOURCES, lm_plan, stream_settings
 
 # `model.source` values other than local / hf (e.g. a synthetic activation source) need no LM.
@@ -244,6 +244,12 @@ def kd_training_logs(wildcards):
 
 def kd_sae_weights(wildcards):
     return sae_outputs(wildcards.trial, wildcards.model, wildcards.ckpt, wildcards.layer)["weights"]
+
+
+def kd_checkpoint_steps():
+    """The training step of every studied checkpoint (None where the revision name carries none)."""
+    final = LM.teacher.steps if LM is not None and LM.source == "local" else None
+    return {ckpt: revision_step(ckpt, final) for ckpt in SAE.ckpts}
 
 
 def kd_ground_truth(wildcards):

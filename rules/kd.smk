@@ -4,6 +4,8 @@ for _trial in SAE.trials:
     register_targets("kd", [f"{RESULTS}/kd/{_trial}/metrics.csv"])
     register_targets("kd", [f"{RESULTS}/figures/sae/{_trial}/{fig}.png" for fig in kd_figures(_trial)])
 register_targets("kd", [f"{RESULTS}/figures/sae/compare_trials.png"])
+if len(SAE.ckpts) > 1:
+    register_targets("kd", [f"{RESULTS}/figures/sae/{trial}/checkpoint_dynamics.png" for trial in SAE.trials])
 
 
 rule kd_measure:
@@ -121,3 +123,30 @@ rule sae_compare_trials:
         "../envs/lm.yaml"
     script:
         "../scripts/sae_compare.py"
+
+
+rule sae_dynamics_figure:
+    """With two or more teacher checkpoints: each trial's final-snapshot metrics against the step."""
+    input:
+        rules.kd_table.output.metrics,
+    output:
+        png=report(
+            f"{RESULTS}/figures/sae/{{trial}}/checkpoint_dynamics.png",
+            caption="../report/sae/checkpoint_dynamics.rst",
+            category=REPORT["sae"],
+            subcategory="trial {trial}",
+        ),
+        pdf=f"{RESULTS}/figures/sae/{{trial}}/checkpoint_dynamics.pdf",
+    params:
+        steps=kd_checkpoint_steps(),
+    wildcard_constraints:
+        trial=pinned(SAE.trials),
+    log:
+        f"{LOGS}/figures/sae/{{trial}}/checkpoint_dynamics.log",
+    benchmark:
+        f"{BENCH}/figures/sae/{{trial}}/checkpoint_dynamics.tsv"
+    localrule: True
+    conda:
+        "../envs/lm.yaml"
+    script:
+        "../scripts/sae_dynamics_figure.py"

@@ -103,10 +103,11 @@ def test_kd_metrics_for_every_checkpoint_layer_and_snapshot(lm_workdir):
     assert floors.groupby(["ckpt", "layer", "snapshot"])["floor_refined"].apply(lambda f: f.is_monotonic_decreasing).all()
 
 
-@pytest.mark.parametrize("path", ["B/premium_heatmap", "B/metric_vs_tokens", "compare_trials"])
+@pytest.mark.parametrize("path", ["B/premium_heatmap", "B/metric_vs_tokens", "compare_trials",
+                                  "B/checkpoint_dynamics"])
 def test_sae_figures_follow_config(lm_workdir, path):
-    assert_figure_drawn_from_current_tables(lm_workdir, f"results/figures/sae/{path}.png",
-                                           None if path == "compare_trials" else path.split("/")[-1])
+    named = path.split("/")[-1] if path in ("B/premium_heatmap", "B/metric_vs_tokens") else None
+    assert_figure_drawn_from_current_tables(lm_workdir, f"results/figures/sae/{path}.png", named)
     assert not (lm_workdir / "results/figures/sae/B/kpi_card.png").exists(), "only the figures kd.figures names"
 
 
