@@ -134,14 +134,14 @@ def test_config_changes_rerun_exactly_the_jobs_they_affect(lm_workdir):
 
     floors_after = {"distill_floors": 1, "distill_figure": 2}
     sae_and_after = {"sae_train_L00_01": 2, "kd_measure": 4, "kd_table": 1, "sae_figure": 2, "sae_compare_trials": 1,
-                     "publish_trial": 1, "all": 1, **floors_after}
+                     "sae_dynamics_figure": 1, "publish_trial": 1, "all": 1, **floors_after}
     assert planned_jobs(lm_workdir, "all", change=teacher_lr) == {
         "teacher_train": 1, "teacher_figure": 1, "cache_build": 2, "distill_student": 2, "distill_probe": 1,
         **sae_and_after}
     assert planned_jobs(lm_workdir, "all", change=shard_size) == {"cache_build": 2, **sae_and_after}
     assert planned_jobs(lm_workdir, "all", change=kd_widths) == {
-        "kd_measure": 4, "kd_table": 1, "sae_figure": 2, "sae_compare_trials": 1, "publish_trial": 1, "all": 1,
-        **floors_after}
+        "kd_measure": 4, "kd_table": 1, "sae_figure": 2, "sae_compare_trials": 1, "sae_dynamics_figure": 1,
+        "publish_trial": 1, "all": 1, **floors_after}
 
 
 def test_distilled_students_floors_and_probes(lm_workdir):
