@@ -70,6 +70,13 @@ def sae_stream_params():
             "batch_size": config["model"]["batch_size"], "train_tokens": config["cache"]["train_tokens"]}
 
 
+def sae_model_params():
+    """The model facts an export's SAELens metadata states (interplab.sae.export.saelens_usage)."""
+    model = config["model"]
+    return {"source": model["source"], "name": model["name"], "context_length": model["context_length"],
+            "corpus": {key: model["corpus"][key] for key in ("source", "dataset")}}
+
+
 def sae_cache_input(wildcards):
     return cache_dir(wildcards.model, wildcards.ckpt, int(wildcards.layer))
 
@@ -107,6 +114,7 @@ for _group in SAE.groups:
             snapshots=list(SAE.snapshots),
             layers=list(SAE.groups[_group]),
             lm=sae_stream_params(),
+            model=sae_model_params(),
             device=config["device"],
         wildcard_constraints:
             model=pinned([SAE.model]),
