@@ -16,6 +16,11 @@ def kd_snapshot_files(trial, model, ckpt, layer):
     return [f"{RESULTS}/kd/{trial}/{model}/{ckpt}/L{layer}/{s}.json" for s in SAE.snapshots]
 
 
+def kd_sparsity_files(trial, model, ckpt, layer):
+    """SAELens's sparsity.safetensors of every snapshot, measured on the same held-out tokens."""
+    return [f"{RESULTS}/kd/{trial}/{model}/{ckpt}/L{layer}/{s}.sparsity.safetensors" for s in SAE.snapshots]
+
+
 def kd_trial_records(wildcards):
     return [
         path
@@ -49,12 +54,13 @@ register_targets("kd", [f"{RESULTS}/figures/sae/compare_trials.png"])
 
 
 rule kd_measure:
-    """KD metrics of every snapshot of one SAE, in one pass over the held-out activations."""
+    """KD metrics and per-latent density of every snapshot of one SAE, in one pass over the held-out activations."""
     input:
         cache=sae_cache_input,
         weights=kd_sae_weights,
     output:
-        [f"{KD_DIR}/{snapshot}.json" for snapshot in SAE.snapshots],
+        records=[f"{KD_DIR}/{snapshot}.json" for snapshot in SAE.snapshots],
+        sparsity=[f"{KD_DIR}/{snapshot}.sparsity.safetensors" for snapshot in SAE.snapshots],
     params:
         snapshots=list(SAE.snapshots),
         snapshot_dirs=sae_snapshot_dirs,
