@@ -1,6 +1,9 @@
 # Publishing (stage publish): per trial, the folder users download from the Hugging Face hub
-# (sae_layer{LL}_{SNAPSHOT}.pt, SAELens folders, KD metrics, model card), uploaded when a repo id
+# (sae_layer{LL}_{SNAPSHOT}.pt, SAELens folders with sparsity, pretrained_saes.yaml, KD metrics,
+# model card), uploaded when a repo id
 # (publish.repo_ids) and a token (the variable publish.token_env names) are both set.
+from interplab.sae.export import saelens_usage
+
 PUBLISH = config["publish"]
 
 for _trial in SAE.trials:
@@ -8,17 +11,21 @@ for _trial in SAE.trials:
 
 
 def publish_inputs(wildcards):
-    """Every snapshot of every layer of the trial at the primary checkpoint, and the trial's KD table."""
+    """Every snapshot of every layer of the trial at the primary checkpoint (weights, .pt, held-out
+    sparsity), and the trial's KD table."""
     outputs = [sae_outputs(wildcards.trial, SAE.model, SAE.ckpts[-1], layer) for layer in SAE_LAYERS]
     return {
         "weights": [p for o in outputs for p in o["weights"]],
         "pt": [p for o in outputs for p in o["pt"]],
+        "sparsity": [p for layer in SAE_LAYERS for p in kd_sparsity_files(wildcards.trial, SAE.model, SAE.ckpts[-1], layer)],
         "metrics": f"{RESULTS}/kd/{wildcards.trial}/metrics.csv",
     }
 
 
 def publish_card_facts(wildcards):
+    """What the card states; base_model and the dataset only when they are hub ids (model/corpus source hf)."""
     sae = config["sae"]
+    usage = saelens_usage(config["model"], SAE.ckpts[-1])
     trial = sae["trials"][wildcards.trial]
     adaptive = trial["adaptive"]
     policy = (f"adaptive λ from {trial['l1_coefficient']:g} ({trial['l1_form']} form), target L0 "
@@ -26,7 +33,9 @@ def publish_card_facts(wildcards):
              f"fixed λ = {trial['l1_coefficient']:g} ({trial['l1_form']} form)"
     return {
         "trial": wildcards.trial,
-        "base_model": config["model"]["name"],
+        "model_name": usage["model_name"],
+        "base_model": usage["model_name"] if config["model"]["source"] == "hf" else None,
+        "dataset": usage["dataset_path"],
         "revision": SAE.ckpts[-1],
         "hook": "blocks.{L}.hook_resid_post",
         "layers": list(SAE.layers),
