@@ -2,8 +2,6 @@
 # (sae_layer{LL}_{SNAPSHOT}.pt, SAELens folders with sparsity, pretrained_saes.yaml, KD metrics,
 # model card), uploaded when a repo id
 # (publish.repo_ids) and a token (the variable publish.token_env names) are both set.
-from interplab.sae.export import saelens_usage
-
 PUBLISH = config["publish"]
 
 for _trial in SAE.trials:

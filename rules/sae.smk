@@ -4,6 +4,7 @@
 # activations: the lm stage's caches (sae.source: cache) or the LM forward itself (stream).
 # With model.source synthetic, the cache is generated from a known dictionary (rule
 # sae_synthetic_cache) and every SAE is also scored against it (rule sae_recovery).
+from interplab.sae.export import saelens_usage
 from interplab.sae.plan import SYNTHETIC_CKPT, sae_plan, synthetic_config
 
 try:
@@ -70,11 +71,10 @@ def sae_stream_params():
             "batch_size": config["model"]["batch_size"], "train_tokens": config["cache"]["train_tokens"]}
 
 
-def sae_model_params():
-    """The model facts an export's SAELens metadata states (interplab.sae.export.saelens_usage)."""
-    model = config["model"]
-    return {"source": model["source"], "name": model["name"], "context_length": model["context_length"],
-            "corpus": {key: model["corpus"][key] for key in ("source", "dataset")}}
+def sae_saelens_metadata(wildcards):
+    """What an export's cfg.json tells SAELens about the model (exactly these values, so only a change
+    to them reruns the job)."""
+    return saelens_usage(config["model"], wildcards.ckpt)
 
 
 def sae_cache_input(wildcards):
@@ -114,7 +114,7 @@ for _group in SAE.groups:
             snapshots=list(SAE.snapshots),
             layers=list(SAE.groups[_group]),
             lm=sae_stream_params(),
-            model=sae_model_params(),
+            saelens=sae_saelens_metadata,
             device=config["device"],
         wildcard_constraints:
             model=pinned([SAE.model]),

@@ -8,7 +8,7 @@ from interplab.activations import ActivationCache, hook_name
 from interplab.io import provenance, sha256_json, write_table
 from interplab.runtime import resolve_device
 from interplab.sae.checkpoint import WorkDir
-from interplab.sae.export import export_run, saelens_usage
+from interplab.sae.export import export_run
 from interplab.sae.plan import train_config
 from interplab.sae.sources import LayerStack, LMStream, layer_columns
 from interplab.sae.trainer import GroupTrainer, Member
@@ -57,7 +57,7 @@ with job(snakemake) as sm:  # noqa: F821
         cfg, run = members[key].cfg, runs[key]
         prov = provenance({"trial": m["trial"], "sae": p.sae, "train_config": dataclasses.asdict(cfg),
                            "layer_group": layers}, inputs=inputs, seed={"init": cfg.init_seed, "data": cfg.data_seed})
-        metadata = {**saelens_usage(p.model, w.ckpt), "revision": w.ckpt, "hook_name": hook_name(m["layer"]),
+        metadata = {**p.saelens, "revision": w.ckpt, "hook_name": hook_name(m["layer"]),
                     "layer": m["layer"], "trial": m["trial"], "l1_form": cfg.l1.form, "recipe": cfg.recipe(),
                     "provenance": prov}
         names = p.snapshots
