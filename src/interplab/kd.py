@@ -52,7 +52,7 @@ class KDMetrics:
     floor_naive: list[float] = field(repr=False)
     # Per latent, the fraction of the measured tokens it fired on: SAELens's sparsity.safetensors,
     # written beside the record (interplab.sae.export.write_sparsity), not into it (d_sae numbers).
-    density: list[float] = field(repr=False, default_factory=list)
+    density: list[float] = field(repr=False)
 
     def scalars(self) -> dict:
         """The one-number metrics, for tables."""

@@ -35,6 +35,7 @@ from interplab.io import PathLike, atomic_path, load_tensors, read_json, sha256_
 from interplab.sae.checkpoint import WorkDir
 from interplab.sae.model import SparseAutoencoder, folded
 from interplab.sae.trainer import Snapshot
+from interplab.teacher.plan import MODEL_SOURCES
 
 CFG_FILE = "cfg.json"
 WEIGHTS_FILE = "sae_weights.safetensors"
@@ -62,9 +63,9 @@ def saelens_usage(model: Mapping[str, Any], ckpt: str) -> dict[str, Any]:
     (nothing on the hub answers to it). Training rows are cut from one EOS-joined token stream,
     so no BOS is prepended; `dataset_path` is a hub dataset id, or None for the stdlib corpus.
     """
-    language_model = model["source"] in ("local", "hf")
+    language_model = model["source"] in MODEL_SOURCES
     step = re.fullmatch(r"step(\d+)", ckpt)
-    corpus = model.get("corpus", {})
+    corpus = model["corpus"]
     return {
         "model_name": model["name"] if model["source"] == "hf" else model["name"].split("/")[-1],
         "model_class_name": "HookedTransformer",
@@ -72,7 +73,7 @@ def saelens_usage(model: Mapping[str, Any], ckpt: str) -> dict[str, Any]:
         "hook_head_index": None,
         "prepend_bos": False,
         "context_size": model["context_length"] if language_model else None,
-        "dataset_path": corpus.get("dataset") if language_model and corpus.get("source") == "hf" else None,
+        "dataset_path": corpus["dataset"] if language_model and corpus["source"] == "hf" else None,
     }
 
 
