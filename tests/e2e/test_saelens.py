@@ -35,7 +35,6 @@ from interplab.synthetic import InMemorySource
 # `import sae_lens` needs beyond the project venv (found by importing until nothing was missing).
 TRANSFORMER_LENS = "3.9.0"
 MISSING = ["better-abc==0.0.3", "simple-parsing==0.1.9", "docstring-parser==0.18.0"]
-PROJECT_TRANSFORMER_LENS = "4.3.0"
 MODEL = {"source": "hf", "name": "EleutherAI/pythia-70m", "context_length": 64,
          "corpus": {"source": "hf", "dataset": "monology/pile-uncopyrighted"}}
 LAYERS, SNAPSHOTS = (0, 1), ("1280", "final")
@@ -44,6 +43,7 @@ LAYERS, SNAPSHOTS = (0, 1), ("1280", "final")
 # repo (the card's one-liner, the download served from the local folder); write what SAELens made of it.
 LOADER = r"""
 import json, sys
+from importlib.metadata import version
 from pathlib import Path
 import torch
 from huggingface_hub.errors import EntryNotFoundError
@@ -62,7 +62,7 @@ def local_download(repo_id, filename, **kwargs):
     return str(path)
 
 pretrained_sae_loaders.hf_hub_download = local_download
-report = {"sae_lens": sae_lens.__version__, "saes": {}}
+report = {"sae_lens": sae_lens.__version__, "transformer_lens": version("transformer-lens"), "saes": {}}
 for i, folder in enumerate(json.loads(sys.argv[3])):
     disk = SAE.load_from_disk(folder)
     repo_sae, sparsity = disk, None
@@ -144,8 +144,9 @@ def _export_trial(root: Path) -> tuple[Path, torch.Tensor]:
 
 @pytest.mark.slow
 def test_every_export_loads_in_saelens_with_its_metadata(tmp_path):
+    project_transformer_lens = version("transformer-lens")
     python = saelens_venv()
-    assert version("transformer-lens") == PROJECT_TRANSFORMER_LENS, "the SAELens venv must not touch the project venv"
+    assert version("transformer-lens") == project_transformer_lens, "the SAELens venv must not touch the project venv"
     hub, x = _export_trial(tmp_path)
     published = sorted(str(p.parent) for p in hub.glob("saelens/*/*/cfg.json"))
     snapshot_dirs = sorted(str(p.parent) for p in (tmp_path / "sae").glob("B/*/*/L*/*/cfg.json"))
@@ -158,7 +159,7 @@ def test_every_export_loads_in_saelens_with_its_metadata(tmp_path):
                           capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 0, f"SAELens could not load the exports:\n{proc.stderr[-4000:]}"
     report = json.loads((out / "report.json").read_text())
-    assert report["sae_lens"] == SAELENS_VERSION
+    assert (report["sae_lens"], report["transformer_lens"]) == (SAELENS_VERSION, TRANSFORMER_LENS)
     for i, folder in enumerate(folders):
         got, layer, in_hub = report["saes"][folder], int(Path(folder).parent.name[-2:]), folder in published
         assert got == {"architecture": "standard", "d_in": 16, "d_sae": 32, "hook_name": f"blocks.{layer}.hook_resid_post",
