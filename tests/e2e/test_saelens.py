@@ -7,13 +7,14 @@ then `pip install --no-deps` of sae-lens, the transformer-lens it accepts, and t
 packages they import that the project venv lacks. pip never removes packages outside its own
 environment, so the project venv is untouched (checked below). The venv is cached under
 ~/.cache/interplab/, keyed by the sae-lens version, the project interpreter and the pins below.
-Measured on the shared 2-core box (load average ≈ 8): building the venv 6.6–12.8 s cold (with or
-without pip's download cache), under 1 ms warm; the whole test 41 s cold, 29 s warm.
+Measured on the shared 2-core box (load average 8–10): building the venv 6.6–12.8 s cold (with or
+without pip's download cache), under 1 ms warm; the whole test 38–47 s cold, 25–34 s warm.
 A failed install fails the test with pip's output: a skip would hide that nothing was checked.
 """
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -89,26 +90,30 @@ def _pip(python: Path, *args: str) -> None:
                                   f"index):\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
 
 
+def _build(venv: Path, project: Path) -> None:
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    site = subprocess.run([str(venv / "bin/python"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (Path(site) / "zz_interplab_project_venv.pth").write_text(f"{project}\n")  # appended: the venv's own come first
+    _pip(venv / "bin/python", f"sae-lens=={SAELENS_VERSION}", f"transformer-lens=={TRANSFORMER_LENS}", *MISSING)
+    (venv / "complete").write_text(f"{sys.executable}\n{project}\n")
+
+
 def saelens_venv() -> Path:
-    """The SAELens venv's python, built on first use and reused while its key matches."""
+    """The SAELens venv's python, built on first use (beside the cache entry, then moved in, so a
+    failed or concurrent build never leaves a half venv behind) and reused while its key matches."""
     project = Path(sysconfig.get_path("purelib", vars={"base": sys.prefix, "platbase": sys.prefix}))
     key = hashlib.sha256(f"{os.path.realpath(sys.executable)}|{project}|{TRANSFORMER_LENS}|{MISSING}".encode()).hexdigest()
     venv = Path.home() / ".cache" / "interplab" / f"saelens-{SAELENS_VERSION}-{key[:12]}"
-    python = venv / "bin" / "python"
-    if (venv / "complete").is_file():
-        return python
-    building = venv.with_name(f"{venv.name}.build-{os.getpid()}")
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(building)], check=True)
-    site = subprocess.run([str(building / "bin/python"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                          capture_output=True, text=True, check=True).stdout.strip()
-    (Path(site) / "zz_interplab_project_venv.pth").write_text(f"{project}\n")  # appended: the venv's own come first
-    _pip(building / "bin/python", f"sae-lens=={SAELENS_VERSION}", f"transformer-lens=={TRANSFORMER_LENS}", *MISSING)
-    (building / "complete").write_text(f"{sys.executable}\n{project}\n")
-    try:
-        building.rename(venv)  # a venv's python finds its prefix from pyvenv.cfg beside it, so the move is safe
-    except OSError:  # another run finished first: use its venv
-        subprocess.run(["rm", "-rf", str(building)], check=True)
-    return python
+    if not (venv / "complete").is_file():
+        building = venv.with_name(f"{venv.name}.build-{os.getpid()}")
+        try:
+            _build(building, project)
+            if not venv.exists():  # else another run finished first: use its venv
+                building.rename(venv)  # a venv's python finds its prefix from pyvenv.cfg beside it: the move is safe
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
+    return venv / "bin" / "python"
 
 
 def _export_trial(root: Path) -> tuple[Path, torch.Tensor]:
