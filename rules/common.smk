@@ -129,6 +129,7 @@ def cache_inputs(wildcards):
 
 
 # ---- Experiment 2: SAE training plan -----------------------------------------------------------------
+from interplab.sae.export import saelens_usage
 from interplab.sae.plan import SYNTHETIC_CKPT, sae_plan, synthetic_config
 
 try:
@@ -195,6 +196,12 @@ def sae_stream_params():
             "batch_size": config["model"]["batch_size"], "train_tokens": config["cache"]["train_tokens"]}
 
 
+def sae_saelens_metadata(wildcards):
+    """What an export's cfg.json tells SAELens about the model (exactly these values, so only a change
+    to them reruns the job)."""
+    return saelens_usage(config["model"], wildcards.ckpt)
+
+
 def sae_cache_input(wildcards):
     return cache_dir(wildcards.model, wildcards.ckpt, int(wildcards.layer))
 
@@ -226,6 +233,11 @@ def kd_figures(trial):
 
 def kd_snapshot_files(trial, model, ckpt, layer):
     return [f"{RESULTS}/kd/{trial}/{model}/{ckpt}/L{layer}/{s}.json" for s in SAE.snapshots]
+
+
+def kd_sparsity_files(trial, model, ckpt, layer):
+    """SAELens's sparsity.safetensors of every snapshot, measured on the same held-out tokens."""
+    return [f"{RESULTS}/kd/{trial}/{model}/{ckpt}/L{layer}/{s}.sparsity.safetensors" for s in SAE.snapshots]
 
 
 def kd_trial_records(wildcards):
@@ -327,17 +339,21 @@ def all_students(model):
 PUBLISH = config["publish"]
 
 def publish_inputs(wildcards):
-    """Every snapshot of every layer of the trial at the primary checkpoint, and the trial's KD table."""
+    """Every snapshot of every layer of the trial at the primary checkpoint (weights, .pt, held-out
+    sparsity), and the trial's KD table."""
     outputs = [sae_outputs(wildcards.trial, SAE.model, SAE.ckpts[-1], layer) for layer in SAE_LAYERS]
     return {
         "weights": [p for o in outputs for p in o["weights"]],
         "pt": [p for o in outputs for p in o["pt"]],
+        "sparsity": [p for layer in SAE_LAYERS for p in kd_sparsity_files(wildcards.trial, SAE.model, SAE.ckpts[-1], layer)],
         "metrics": f"{RESULTS}/kd/{wildcards.trial}/metrics.csv",
     }
 
 
 def publish_card_facts(wildcards):
+    """What the card states; base_model and the dataset only when they are hub ids (model/corpus source hf)."""
     sae = config["sae"]
+    usage = saelens_usage(config["model"], SAE.ckpts[-1])
     trial = sae["trials"][wildcards.trial]
     adaptive = trial["adaptive"]
     policy = (f"adaptive λ from {trial['l1_coefficient']:g} ({trial['l1_form']} form), target L0 "
@@ -345,7 +361,9 @@ def publish_card_facts(wildcards):
              f"fixed λ = {trial['l1_coefficient']:g} ({trial['l1_form']} form)"
     return {
         "trial": wildcards.trial,
-        "base_model": config["model"]["name"],
+        "model_name": usage["model_name"],
+        "base_model": usage["model_name"] if config["model"]["source"] == "hf" else None,
+        "dataset": usage["dataset_path"],
         "revision": SAE.ckpts[-1],
         "hook": "blocks.{L}.hook_resid_post",
         "layers": list(SAE.layers),

@@ -9,12 +9,13 @@ if len(SAE.ckpts) > 1:
 
 
 rule kd_measure:
-    """KD metrics of every snapshot of one SAE, in one pass over the held-out activations."""
+    """KD metrics and per-latent density of every snapshot of one SAE, in one pass over the held-out activations."""
     input:
         cache=sae_cache_input,
         weights=kd_sae_weights,
     output:
-        [f"{KD_DIR}/{snapshot}.json" for snapshot in SAE.snapshots],
+        records=[f"{KD_DIR}/{snapshot}.json" for snapshot in SAE.snapshots],
+        sparsity=[f"{KD_DIR}/{snapshot}.sparsity.safetensors" for snapshot in SAE.snapshots],
     params:
         snapshots=list(SAE.snapshots),
         snapshot_dirs=sae_snapshot_dirs,

@@ -1,5 +1,6 @@
 # Publishing (stage publish): per trial, the folder users download from the Hugging Face hub
-# (sae_layer{LL}_{SNAPSHOT}.pt, SAELens folders, KD metrics, model card), uploaded when a repo id
+# (sae_layer{LL}_{SNAPSHOT}.pt, SAELens folders with sparsity, pretrained_saes.yaml, KD metrics,
+# model card), uploaded when a repo id
 # (publish.repo_ids) and a token (the variable publish.token_env names) are both set.
 for _trial in SAE.trials:
     register_targets("publish", [f"{RESULTS}/publish/{_trial}/status.json"])

@@ -25,6 +25,7 @@ for _group in SAE.groups:
             snapshots=list(SAE.snapshots),
             layers=list(SAE.groups[_group]),
             lm=sae_stream_params(),
+            saelens=sae_saelens_metadata,
             device=config["device"],
         wildcard_constraints:
             model=pinned([SAE.model]),

@@ -1,12 +1,15 @@
-"""Measure every snapshot of one SAE on the held-out split of its activation cache."""
+"""Measure every snapshot of one SAE on the held-out split of its activation cache; write its
+KD record and SAELens's sparsity.safetensors (log10 firing frequency on those held-out tokens)."""
 import logging
+
+import torch
 
 from interplab import kd
 from interplab.activations import ActivationCache
 from interplab.io import provenance, write_json
 from interplab.progress import Progress
 from interplab.runtime import resolve_device
-from interplab.sae.export import load_sae
+from interplab.sae.export import load_sae, write_sparsity
 from interplab.workflow import job
 
 with job(snakemake) as sm:  # noqa: F821
@@ -19,7 +22,7 @@ with job(snakemake) as sm:  # noqa: F821
     batches = progress.track(heldout.batches(p.batch_size, seed=0), size=len)
     measured = kd.measure_many(saes, batches, p.alive_threshold, widths, device)
     progress.finish()
-    for (name, metrics), out in zip(measured.items(), sm.output):
+    for (name, metrics), out, sparsity in zip(measured.items(), sm.output.records, sm.output.sparsity):
         logging.info("snapshot %s: F alive %d (unique %d, dead %d), L0 %.2f, α %.4f, d*_S %.1f, MSE %.4g, FVU %.4f",
                      name, metrics.f_alive, metrics.f_unique, metrics.dead, metrics.l0, metrics.alpha, metrics.dstar,
                      metrics.mse, metrics.fvu)
@@ -29,3 +32,4 @@ with job(snakemake) as sm:  # noqa: F821
         rec["provenance"] = provenance({"alive_threshold": p.alive_threshold, "student_widths": p.student_widths},
                                        inputs={"sae": f"{sm.input.weights[p.snapshots.index(name)]}"})
         write_json(out, rec)
+        write_sparsity(sparsity, torch.tensor(metrics.density))

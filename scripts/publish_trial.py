@@ -13,6 +13,7 @@ with job(snakemake) as sm:  # noqa: F821
     first_cfg = read_json(Path(sm.input.weights[0]).parent / "cfg.json")
     card = publish.TrialCard(**p.card, d_in=first_cfg["d_in"], d_sae=first_cfg["d_sae"], metrics=final)
     keys = [(layer, snapshot) for layer in p.layers for snapshot in p.snapshots]
-    snapshot_dirs = {k: Path(w).parent for k, w in zip(keys, sm.input.weights)}
-    folder = publish.assemble(card, snapshot_dirs, dict(zip(keys, sm.input.pt)), metrics, sm.output.folder, p.repo_id)
+    files = {key: publish.SnapshotFiles(Path(weights).parent, Path(pt), Path(sparsity))
+             for key, weights, pt, sparsity in zip(keys, sm.input.weights, sm.input.pt, sm.input.sparsity)}
+    folder = publish.assemble(card, files, metrics, sm.output.folder, p.repo_id)
     write_json(sm.output.status, publish.upload(folder, p.repo_id, os.environ.get(p.token_env)))

@@ -57,7 +57,7 @@ with job(snakemake) as sm:  # noqa: F821
         cfg, run = members[key].cfg, runs[key]
         prov = provenance({"trial": m["trial"], "sae": p.sae, "train_config": dataclasses.asdict(cfg),
                            "layer_group": layers}, inputs=inputs, seed={"init": cfg.init_seed, "data": cfg.data_seed})
-        metadata = {"model_name": w.model, "revision": w.ckpt, "hook_name": hook_name(m["layer"]),
+        metadata = {**p.saelens, "revision": w.ckpt, "hook_name": hook_name(m["layer"]),
                     "layer": m["layer"], "trial": m["trial"], "l1_form": cfg.l1.form, "recipe": cfg.recipe(),
                     "provenance": prov}
         names = p.snapshots

@@ -50,6 +50,9 @@ class KDMetrics:
     floor_widths: list[int] = field(repr=False)
     floor_refined: list[float] = field(repr=False)
     floor_naive: list[float] = field(repr=False)
+    # Per latent, the fraction of the measured tokens it fired on: SAELens's sparsity.safetensors,
+    # written beside the record (interplab.sae.export.write_sparsity), not into it (d_sae numbers).
+    density: list[float] = field(repr=False)
 
     def scalars(self) -> dict:
         """The one-number metrics, for tables."""
@@ -177,6 +180,7 @@ def from_statistics(stats: dict, alive_threshold: float = 1e-5, widths: Sequence
         floor_widths=[int(w) for w in widths],
         floor_refined=refined,
         floor_naive=naive,
+        density=freq.tolist(),
     )
 
 
@@ -202,8 +206,9 @@ IDENTITY = ["trial", "model", "ckpt", "layer", "snapshot", "tokens"]
 
 
 def record(metrics: KDMetrics, **identity) -> dict:
-    """The JSON written per (trial, model, ckpt, layer, snapshot): identity keys plus every metric."""
-    return {**identity, **asdict(metrics)}
+    """The JSON written per (trial, model, ckpt, layer, snapshot): identity keys plus every metric
+    but the per-latent density (its own file)."""
+    return {**identity, **{k: v for k, v in asdict(metrics).items() if k != "density"}}
 
 
 def metrics_table(records: Iterable[Mapping]) -> pd.DataFrame:

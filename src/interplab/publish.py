@@ -1,10 +1,13 @@
 """Assemble the folder users download for one SAE trial, and upload it to the Hugging Face hub.
 
 The folder holds what the project published per trial: `sae_layer{LL}_{SNAPSHOT}.pt` files at the
-top, SAELens-loadable folders under `saelens/layer_{LL}/{snapshot}/`, the KD metrics table, and a
-model card (README.md) that says what was trained, how, and how to load it. Weight files are copied
-(never hard-linked: damage to one copy must not reach the other) and checked against the sha256
-their cfg.json recorded, so a corrupt snapshot cannot be published.
+top, SAELens-loadable folders under `saelens/layer_{LL}/{snapshot}/` (cfg.json, weights and the kd
+stage's `sparsity.safetensors`), the KD metrics table, `pretrained_saes.yaml` (one entry per
+snapshot in the format of SAELens's own registry, ready to add to it) and a model card (README.md)
+built with huggingface_hub's ModelCard: front matter with license, base model and datasets (only
+when they are hub ids), and every SAE's final-snapshot metrics. Weight files are copied (never
+hard-linked: damage to one copy must not reach the other) and checked against the sha256 their
+cfg.json recorded, so a corrupt snapshot cannot be published.
 Uploading needs a repo id and a token; without them `publish` stops after assembling and says so.
 """
 
@@ -18,20 +21,28 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
+import yaml
 
 from interplab.io import atomic_path, verify_sha256
-from interplab.sae.export import REBUILD_HINT, WEIGHTS_FILE, recorded_hashes
+from interplab.sae.export import REBUILD_HINT, SPARSITY_FILE, WEIGHTS_FILE, recorded_hashes
 
 log = logging.getLogger(__name__)
 HIDDEN = [".*", "**/.*"]
+INDEX_FILE = "pretrained_saes.yaml"
+LICENSE = "mit"  # the project's license (pyproject.toml), which the trained weights are released under
+PLACEHOLDER_REPO = "<user>/<repo>"
 
 
 @dataclass(frozen=True)
 class TrialCard:
-    """What the model card states about one trial."""
+    """What the model card states about one trial. `model_name` is SAELens's metadata.model_name
+    (a hub id or a local label); `base_model` and `dataset` are hub ids, or None when the model is
+    a local teacher or the corpus is not on the hub (the hub links them, so they must be real)."""
 
     trial: str
-    base_model: str
+    model_name: str
+    base_model: str | None
+    dataset: str | None
     revision: str
     hook: str
     layers: Sequence[int]
@@ -40,7 +51,16 @@ class TrialCard:
     l1_policy: str
     training_tokens: int
     snapshots: Sequence[str]
-    metrics: pd.DataFrame = field(repr=False)  # one row per layer (final snapshot): l0, alpha, dstar, mse, dead
+    metrics: pd.DataFrame = field(repr=False)  # one row per layer (final snapshot): l0, alpha, dstar, mse, fvu, dead
+
+
+@dataclass(frozen=True)
+class SnapshotFiles:
+    """One snapshot's inputs: its SAELens folder, its .pt file, and the kd stage's sparsity file."""
+
+    folder: Path
+    pt: Path
+    sparsity: Path
 
 
 def copy_verified(src: str | os.PathLike, dst: str | os.PathLike, sha256: str | None) -> None:
@@ -51,25 +71,70 @@ def copy_verified(src: str | os.PathLike, dst: str | os.PathLike, sha256: str | 
         shutil.copyfile(src, tmp)
 
 
+def saelens_folder(layer: int, snapshot: str) -> str:
+    """Where a snapshot's SAELens folder sits in the repo: the `folder` of `SAE.from_pretrained(repo, folder)`."""
+    return f"saelens/layer_{layer:02d}/{snapshot}"
+
+
+def sae_id(card: TrialCard, layer: int, snapshot: str) -> str:
+    """An SAE's id in the index and the card's front matter: the hook it reads, then the snapshot."""
+    return f"{card.hook.format(L=layer)}/{snapshot}"
+
+
+def quality(row: Any) -> dict[str, float]:
+    """The numbers SAELens's registry keeps per SAE (l0, variance_explained), from one metrics row."""
+    return {"l0": round(float(row.l0), 4), "variance_explained": round(1.0 - float(row.fvu), 6)}
+
+
+def saelens_index(card: TrialCard, metrics_table: pd.DataFrame, repo_id: str | None) -> dict:
+    """`pretrained_saes.yaml` content: one release listing every snapshot of every layer, with its
+    folder and held-out L0 and variance explained at the card's revision, as SAELens's registry does."""
+    rows = metrics_table[metrics_table["ckpt"] == card.revision] if "ckpt" in metrics_table else metrics_table.iloc[:0]
+    measured = {(int(r.layer), str(r.snapshot)): quality(r) for r in rows.itertuples()}
+    release: dict[str, Any] = {"repo_id": repo_id or PLACEHOLDER_REPO, "model": card.model_name, "conversion_func": None}
+    if card.base_model:
+        release["links"] = {"model": f"https://huggingface.co/{card.base_model}"}
+    release["saes"] = [{"id": sae_id(card, layer, snapshot), "path": saelens_folder(layer, snapshot),
+                        **measured.get((layer, snapshot), {})}
+                       for layer in card.layers for snapshot in card.snapshots]
+    return {f"{card.model_name.split('/')[-1]}-interplab-{card.trial}": release}
+
+
+def card_data(card: TrialCard) -> Any:
+    """The card's front matter: what the hub indexes (license, base model, datasets, tags) and every
+    layer's final-snapshot metrics on held-out tokens under `sae_metrics`, keyed by SAE id."""
+    from huggingface_hub import ModelCardData
+
+    final = card.snapshots[-1]
+    metrics = {sae_id(card, int(r.layer), final): {**quality(r), "alpha": round(float(r.alpha), 6),
+                                                    "dstar": round(float(r.dstar), 4), "mse": float(r.mse),
+                                                    "dead": int(r.dead)}
+               for r in card.metrics.sort_values("layer").itertuples()}
+    return ModelCardData(license=LICENSE, library_name="saelens", base_model=card.base_model,
+                         datasets=[card.dataset] if card.dataset else None,
+                         tags=["sparse-autoencoder", "saelens", "mechanistic-interpretability", "interplab"],
+                         sae_metrics=metrics)
+
+
 def model_card(card: TrialCard, repo_id: str | None) -> str:
-    """Markdown model card with YAML front matter (the hub reads `base_model`, `library_name`, `tags`)."""
+    """The model card (README.md): ModelCardData front matter, then what was trained and how to load it."""
+    from huggingface_hub import ModelCard
+
     rows = card.metrics.sort_values("layer")
-    table = ["| layer | L0 | α | d*_S | MSE | dead |", "|---|---|---|---|---|---|"]
-    table += [f"| {int(r.layer)} | {r.l0:.1f} | {r.alpha:.4f} | {r.dstar:.1f} | {r.mse:.4g} | {int(r.dead)} |"
+    table = ["| layer | L0 | variance explained | α | d*_S | MSE | dead |", "|---|---|---|---|---|---|---|"]
+    table += [f"| {int(r.layer)} | {r.l0:.1f} | {1 - r.fvu:.4f} | {r.alpha:.4f} | {r.dstar:.1f} | {r.mse:.4g} | {int(r.dead)} |"
               for r in rows.itertuples()]
-    repo = repo_id or "<user>/<repo>"
+    repo = repo_id or PLACEHOLDER_REPO
     first_layer, last = int(card.layers[0]), card.snapshots[-1]
-    return f"""---
-library_name: saelens
-base_model: {card.base_model}
-tags: [sparse-autoencoder, mechanistic-interpretability, interplab]
----
+    folder = saelens_folder(first_layer, last)
+    local = "" if card.base_model else (
+        f"\n`{card.model_name}` was trained locally with interplab and is not on the hub, so SAELens cannot load it "
+        f"by name: run it with TransformerLens's `TransformerBridge` and attach the SAE at `{card.hook}`.\n")
+    body = f"""# Residual-stream SAEs for {card.model_name}: trial {card.trial}
 
-# Residual-stream SAEs for {card.base_model}: trial {card.trial}
-
-Per-layer ReLU sparse autoencoders on `{card.hook}` of `{card.base_model}` (revision `{card.revision}`),
+Per-layer ReLU sparse autoencoders on `{card.hook}` of `{card.model_name}` (revision `{card.revision}`),
 trained with interplab, L1 policy **{card.l1_policy}**.
-
+{local}
 | | |
 |---|---|
 | layers | {", ".join(str(int(x)) for x in card.layers)} |
@@ -85,42 +150,51 @@ trained with interplab, L1 policy **{card.l1_policy}**.
 
 ## Files
 
+- `saelens/layer_{{LL}}/{{SNAPSHOT}}/`: SAELens's layout: `cfg.json` (hook, model, context size and
+  training facts under `metadata`), `sae_weights.safetensors`, and `sparsity.safetensors`
+  (log10 of each latent's firing frequency on held-out tokens).
+- `{INDEX_FILE}`: every SAE of this repo as an entry of SAELens's pretrained-SAE registry
+  (id, folder, held-out L0 and variance explained).
 - `sae_layer{{LL}}_{{SNAPSHOT}}.pt`: a dict of `W_enc [d_in, d_sae]`, `b_enc`, `W_dec [d_sae, d_in]`,
   `b_dec` and `cfg`; x̂ = ReLU((x − b_dec)·W_enc + b_enc)·W_dec + b_dec.
-- `saelens/layer_{{LL}}/{{SNAPSHOT}}/`: `cfg.json` + `sae_weights.safetensors` in SAELens's layout.
 - `metrics.csv`: every KD metric for every layer and snapshot.
 
 ## Loading
 
 ```python
+from sae_lens import SAE
+
+sae = SAE.from_pretrained("{repo}", "{folder}")
+```
+
+or without SAELens:
+
+```python
 import torch
 from huggingface_hub import hf_hub_download
 
-path = hf_hub_download("{repo}", "sae_layer{first_layer:02d}_{last}.pt")
-sae = torch.load(path, weights_only=True)
-
-# or with SAELens
-from huggingface_hub import snapshot_download
-from sae_lens import SAE
-folder = snapshot_download("{repo}", allow_patterns="saelens/layer_{first_layer:02d}/{last}/*")
-sae = SAE.load_from_disk(f"{{folder}}/saelens/layer_{first_layer:02d}/{last}")
+sae = torch.load(hf_hub_download("{repo}", "sae_layer{first_layer:02d}_{last}.pt"), weights_only=True)
 ```
 """
+    return str(ModelCard(f"---\n{card_data(card).to_yaml()}\n---\n\n{body}"))
 
 
-def assemble(card: TrialCard, snapshot_dirs: Mapping[tuple[int, str], Path], pt_files: Mapping[tuple[int, str], Path],
-             metrics_table: pd.DataFrame, out_dir: str | os.PathLike, repo_id: str | None = None) -> Path:
-    """Lay out the trial's folder in `out_dir`; keys of the mappings are (layer, snapshot)."""
+def assemble(card: TrialCard, snapshots: Mapping[tuple[int, str], SnapshotFiles], metrics_table: pd.DataFrame,
+             out_dir: str | os.PathLike, repo_id: str | None = None) -> Path:
+    """Lay out the trial's folder in `out_dir`; `snapshots` is keyed by (layer, snapshot)."""
     out = Path(out_dir)
-    for key, folder in snapshot_dirs.items():
-        layer, snapshot = key
-        hashes = recorded_hashes(folder)
-        copy_verified(pt_files[key], out / Path(pt_files[key]).name, hashes.get("pt_sha256"))
-        for item in Path(folder).iterdir():
+    for (layer, snapshot), files in snapshots.items():
+        hashes = recorded_hashes(files.folder)
+        copy_verified(files.pt, out / files.pt.name, hashes.get("pt_sha256"))
+        target = out / saelens_folder(layer, snapshot)
+        for item in files.folder.iterdir():
             expected = hashes.get("weights_sha256") if item.name == WEIGHTS_FILE else None
-            copy_verified(item, out / "saelens" / f"layer_{layer:02d}" / snapshot / item.name, expected)
+            copy_verified(item, target / item.name, expected)
+        copy_verified(files.sparsity, target / SPARSITY_FILE, None)
     with atomic_path(out / "metrics.csv") as tmp:
         metrics_table.to_csv(tmp, index=False)
+    with atomic_path(out / INDEX_FILE) as tmp:
+        tmp.write_text(yaml.safe_dump(saelens_index(card, metrics_table, repo_id), sort_keys=False, allow_unicode=True))
     with atomic_path(out / "README.md") as tmp:
         tmp.write_text(model_card(card, repo_id))
     return out

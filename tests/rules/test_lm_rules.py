@@ -8,6 +8,7 @@ import shutil
 import pandas as pd
 import pytest
 import yaml
+from safetensors.torch import load_file
 
 from conftest import assert_figure_drawn_from_current_tables, make_workdir, planned_jobs, run_snakemake
 from interplab.activations import ActivationCache
@@ -116,8 +117,17 @@ def test_hub_folder_assembled_but_not_uploaded(lm_workdir):
     assert {p.name for p in hub.glob("*.pt")} == {"sae_layer00_1280.pt", "sae_layer00_final.pt",
                                                   "sae_layer01_1280.pt", "sae_layer01_final.pt"}
     assert (hub / "saelens/layer_01/final/sae_weights.safetensors").is_file()
+    sparsity = load_file(hub / "saelens/layer_01/final/sparsity.safetensors")["sparsity"]
+    assert sparsity.shape == (64,) and (sparsity <= 0).all(), "log10 of a firing frequency"
+    meta = json.loads((hub / "saelens/layer_01/final/cfg.json").read_text())["metadata"]
+    assert (meta["model_name"], meta["hook_name"], meta["context_size"]) == ("tiny-neox", "blocks.1.hook_resid_post", 32)
+    assert meta["sae_lens_version"] and meta["dataset_path"] is None and meta["prepend_bos"] is False
+    index = yaml.safe_load((hub / "pretrained_saes.yaml").read_text())["tiny-neox-interplab-B"]
+    assert [s["path"] for s in index["saes"]] == [f"saelens/layer_{layer:02d}/{snapshot}" for layer in (0, 1)
+                                                  for snapshot in ("1280", "final")]
     card = (hub / "README.md").read_text()
-    assert "base_model: tiny-neox" in card and "fixed λ = 0.001 (sum form)" in card and "32 → 64" in card
+    assert "base_model" not in card.split("---")[1], "a local teacher is no hub model"
+    assert "license: mit" in card and "fixed λ = 0.001 (sum form)" in card and "32 → 64" in card
     status = json.loads((lm_workdir / "results/publish/B/status.json").read_text())
     assert status["uploaded"] is False and "repo id" in status["reason"]
 

@@ -126,20 +126,23 @@ def test_truncated_sae_weights_are_named(tmp_path):
 def test_publish_copies_and_refuses_corrupt_weights(tmp_path):
     import pandas as pd
 
-    from interplab.publish import TrialCard
+    from interplab.publish import SnapshotFiles, TrialCard
 
     folder, pt = _export(tmp_path / "sae")
-    card = TrialCard(trial="A", base_model="m", revision="final", hook="h", layers=[0], d_in=8, d_sae=16,
-                     l1_policy="fixed", training_tokens=1, snapshots=["final"], metrics=pd.DataFrame(
-                         {"layer": [0], "l0": [1.0], "alpha": [0.9], "dstar": [1.0], "mse": [0.1], "dead": [0]}))
-    out = assemble(card, {(0, "final"): folder}, {(0, "final"): pt}, card.metrics, tmp_path / "hub")
+    sparsity = tmp_path / "final.sparsity.safetensors"
+    save_file({"sparsity": torch.zeros(16)}, str(sparsity))
+    card = TrialCard(trial="A", model_name="m", base_model=None, dataset=None, revision="final", hook="h", layers=[0],
+                     d_in=8, d_sae=16, l1_policy="fixed", training_tokens=1, snapshots=["final"], metrics=pd.DataFrame(
+                         {"layer": [0], "l0": [1.0], "alpha": [0.9], "dstar": [1.0], "mse": [0.1], "fvu": [0.2], "dead": [0]}))
+    files = {(0, "final"): SnapshotFiles(folder, pt, sparsity)}
+    out = assemble(card, files, card.metrics, tmp_path / "hub")
     published = out / "saelens/layer_00/final" / WEIGHTS_FILE
     assert published.stat().st_ino != (folder / WEIGHTS_FILE).stat().st_ino, "a copy, not a hard link"
     flip_bit(published)
     load_sae(folder)  # damage to the published copy does not reach the original
     flip_bit(pt)
     with pytest.raises(IntegrityError, match="sae_layer00_final.pt is corrupt"):
-        assemble(card, {(0, "final"): folder}, {(0, "final"): pt}, card.metrics, tmp_path / "hub2")
+        assemble(card, files, card.metrics, tmp_path / "hub2")
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from interplab import kd
 from interplab.config import validate_config
 from interplab.sae import AdaptiveL1, L1Policy, SAETrainer, SparseAutoencoder, TrainConfig, load_sae
 from interplab.sae.checkpoint import snapshot_name, snapshot_schedule
-from interplab.sae.export import export_snapshot, pt_name
+from interplab.sae.export import SAELENS_VERSION, export_snapshot, pt_name, saelens_usage, write_sparsity
 from interplab.sae.buffer import mixed_batches
 from interplab.sae.l1 import LambdaController
 from interplab.sae.model import folded, initial_b_pre, normalization_scale
@@ -258,6 +258,7 @@ def test_export_reloads_to_identical_outputs(tmp_path):
     cfg = json.loads((tmp_path / "final" / "cfg.json").read_text())
     assert cfg["architecture"] == "standard" and cfg["apply_b_dec_to_input"] is True
     assert (cfg["d_in"], cfg["d_sae"]) == (8, 24) and cfg["metadata"]["trial"] == "B"
+    assert cfg["metadata"]["sae_lens_version"] == SAELENS_VERSION, "without it SAELens drops the nested metadata"
     x = torch.randn(64, 8)
     expected = sae(x)
     for path in (tmp_path / "final", tmp_path / "sae_layer03_final.pt"):
@@ -268,6 +269,30 @@ def test_export_reloads_to_identical_outputs(tmp_path):
     assert raw["W_dec"].shape == (24, 8) and torch.equal(raw["b_dec"], sae.b_pre.detach())
     with pytest.raises(FileNotFoundError, match="sae_weights.safetensors"):
         load_sae(tmp_path)
+
+
+def test_saelens_usage_names_a_hub_model_only_when_there_is_one():
+    hub = {"source": "hf", "name": "EleutherAI/pythia-410m", "context_length": 1024,
+           "corpus": {"source": "hf", "dataset": "monology/pile-uncopyrighted"}}
+    usage = saelens_usage(hub, "step143000")
+    assert usage["model_name"] == "EleutherAI/pythia-410m"
+    assert usage["model_from_pretrained_kwargs"] == {"checkpoint_value": 143000}
+    assert (usage["context_size"], usage["dataset_path"], usage["prepend_bos"]) == (1024, "monology/pile-uncopyrighted", False)
+    assert saelens_usage(hub, "main")["model_from_pretrained_kwargs"] == {}
+    local = {**hub, "source": "local", "name": "stdlib-neox", "context_length": 128,
+             "corpus": {"source": "stdlib", "dataset": "monology/pile-uncopyrighted"}}
+    usage = saelens_usage(local, "step64")
+    assert usage["model_name"] == "stdlib-neox" and usage["model_from_pretrained_kwargs"] == {}
+    assert usage["dataset_path"] is None, "the stdlib corpus is no hub dataset"
+    assert saelens_usage({**local, "source": "synthetic", "name": "synthetic/planted"}, "final")["context_size"] is None
+
+
+def test_sparsity_file_is_log10_density_keyed_as_saelens_reads_it(tmp_path):
+    from safetensors.torch import load_file
+
+    write_sparsity(tmp_path / "sparsity.safetensors", torch.tensor([0.0, 0.01, 1.0]))
+    got = load_file(tmp_path / "sparsity.safetensors")["sparsity"]
+    assert torch.allclose(got, torch.tensor([-10.0, -2.0, 0.0]), atol=1e-6)
 
 
 def test_snapshot_names_and_schedule():

@@ -12,11 +12,19 @@
 cfg.json's metadata records the sha256 of both weight files (`weights_sha256`, `pt_sha256`);
 `load_sae` and publishing verify them, so a flipped bit or a truncated file stops the reader with
 the file's name instead of changing every number downstream.
+
+SAELens reads `metadata.sae_lens_version`: without it (or below 6.0) it takes cfg.json for a
+pre-6.0 config and keeps only top-level keys as metadata, so the nested `hook_name` and
+`model_name` came back None. The export writes the version its layout was checked against
+(`SAELENS_VERSION`, loaded by tests/e2e/test_saelens.py) and the keys SAELens uses to attach an SAE
+to a model (`saelens_usage`). `sparsity.safetensors` (log10 firing frequency per latent) is
+measured by the kd stage on held-out tokens and written with `write_sparsity`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -27,9 +35,15 @@ from interplab.io import PathLike, atomic_path, load_tensors, read_json, sha256_
 from interplab.sae.checkpoint import WorkDir
 from interplab.sae.model import SparseAutoencoder, folded
 from interplab.sae.trainer import Snapshot
+from interplab.teacher.plan import MODEL_SOURCES
 
 CFG_FILE = "cfg.json"
 WEIGHTS_FILE = "sae_weights.safetensors"
+SPARSITY_FILE = "sparsity.safetensors"
+# The SAELens release whose loader this layout is tested against; >= 6.0 keeps the nested metadata.
+SAELENS_VERSION = "6.54.12"
+# SAELens's own floor under log10(density) (sae_lens.training.sae_trainer), so dead latents read -10.
+LOG_DENSITY_EPS = 1e-10
 # Our parameter name → SAELens's (b_pre is SAELens's b_dec with apply_b_dec_to_input).
 SAELENS_NAMES = {"W_enc": "W_enc", "b_enc": "b_enc", "W_dec": "W_dec", "b_pre": "b_dec"}
 
@@ -38,8 +52,34 @@ def pt_name(layer: int, snapshot: str) -> str:
     return f"sae_layer{layer:02d}_{snapshot}.pt"
 
 
+def saelens_usage(model: Mapping[str, Any], ckpt: str) -> dict[str, Any]:
+    """The metadata SAELens uses to run the model an SAE belongs to (all but `hook_name`, per layer),
+    from the config's `model` section and the checkpoint label.
+
+    Only a hub model (source hf) can be loaded by name: SAELens calls TransformerLens's
+    `HookedTransformer.from_pretrained_no_processing(model_name, **model_from_pretrained_kwargs)`,
+    which, like our cache, keeps raw HF numerics; a Pythia revision `step{N}` is its
+    `checkpoint_value`. A local teacher or the synthetic source keeps its path label as `model_name`
+    (nothing on the hub answers to it). Training rows are cut from one EOS-joined token stream,
+    so no BOS is prepended; `dataset_path` is a hub dataset id, or None for the stdlib corpus.
+    """
+    language_model = model["source"] in MODEL_SOURCES
+    step = re.fullmatch(r"step(\d+)", ckpt)
+    corpus = model["corpus"]
+    return {
+        "model_name": model["name"] if model["source"] == "hf" else model["name"].split("/")[-1],
+        "model_class_name": "HookedTransformer",
+        "model_from_pretrained_kwargs": {"checkpoint_value": int(step[1])} if model["source"] == "hf" and step else {},
+        "hook_head_index": None,
+        "prepend_bos": False,
+        "context_size": model["context_length"] if language_model else None,
+        "dataset_path": corpus["dataset"] if language_model and corpus["source"] == "hf" else None,
+    }
+
+
 def saelens_cfg(d_in: int, d_sae: int, metadata: Mapping[str, Any]) -> dict:
-    """A SAELens v6 `standard` SAE config; everything about how it was trained goes in `metadata`."""
+    """A SAELens v6 `standard` SAE config; everything about how it was trained goes in `metadata`,
+    stamped with `SAELENS_VERSION` and `sae_lens_training_version` None (SAELens did not train it)."""
     return {
         "architecture": "standard",
         "d_in": d_in,
@@ -49,7 +89,7 @@ def saelens_cfg(d_in: int, d_sae: int, metadata: Mapping[str, Any]) -> dict:
         "apply_b_dec_to_input": True,
         "normalize_activations": "none",
         "reshape_activations": "none",
-        "metadata": dict(metadata),
+        "metadata": {**metadata, "sae_lens_version": SAELENS_VERSION, "sae_lens_training_version": None},
     }
 
 
@@ -66,6 +106,13 @@ def export_snapshot(weights: Mapping[str, torch.Tensor], snapshot_dir: PathLike,
         torch.save({**tensors, "cfg": json.loads(json.dumps(cfg, default=str))}, tmp)
     cfg["metadata"].update(weights_sha256=sha256_file(snapshot_dir / WEIGHTS_FILE), pt_sha256=sha256_file(pt_path))
     write_json(snapshot_dir / CFG_FILE, cfg)
+
+
+def write_sparsity(path: PathLike, density: torch.Tensor) -> None:
+    """SAELens's `sparsity.safetensors`: tensor `sparsity` [d_sae] = log10(firing frequency + 1e-10),
+    the frequency being the fraction of measured tokens on which each latent is > 0."""
+    with atomic_path(path) as tmp:
+        save_file({"sparsity": torch.log10(density.double() + LOG_DENSITY_EPS).float().contiguous()}, str(tmp))
 
 
 REBUILD_HINT = ("retrain that SAE (snakemake --forcerun <the snapshot's cfg.json>: its layer group reruns) "
