@@ -30,6 +30,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
+import pandas as pd
 import torch
 
 from interplab.activations import hook_name
@@ -132,3 +133,17 @@ def first_sequences(rows: torch.Tensor, n_tokens: int) -> torch.Tensor:
     """The first ceil(n_tokens / ctx) held-out sequences (all of them if the split is shorter)."""
     return rows[: -(-n_tokens // rows.shape[1])]
 
+
+
+def with_splice_columns(metrics: pd.DataFrame, records: list[Mapping]) -> pd.DataFrame:
+    """A KD metrics table with the splice columns joined on its identity keys (NaN for a row without a
+    splice record, e.g. every row of the synthetic source, which has no LM)."""
+    keys = ["trial", "model", "ckpt", "layer", "snapshot"]
+    if records:
+        splice = pd.DataFrame([{k: r[k] for k in (*keys, *COLUMNS)} for r in records])
+        splice = splice.rename(columns={"n_tokens": "splice_tokens"})
+        metrics = metrics.astype({"layer": int, "snapshot": str}).merge(
+            splice.astype({"layer": int, "snapshot": str}), on=keys, how="left", validate="one_to_one")
+    else:
+        metrics = metrics.assign(splice_tokens=0, **{c: math.nan for c in COLUMNS if c != "n_tokens"})
+    return metrics
