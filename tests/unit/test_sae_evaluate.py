@@ -30,6 +30,7 @@ class Zero:
 
 @pytest.fixture(scope="module")
 def teacher(tmp_path_factory):
+    torch.manual_seed(0)  # build_model draws its init from the global generator
     path, _ = make_tiny_teacher(tmp_path_factory.mktemp("tiny"))
     return path, load_bridge(BridgeSpec(source="local", name=str(path)))
 
