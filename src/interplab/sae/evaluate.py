@@ -21,7 +21,9 @@ batch of B sequences is repeated K = 3 + n_saes times along the batch axis and a
 the layer swaps each copy's residual for its variant (copy 0 stays clean), so the layers below
 run on identical inputs and the K logit sets come out of one call. (TransformerBridge's
 `start_at_layer` still runs the lower blocks, so resuming from the layer would save nothing.)
-CE and KL are computed in float64 sums so thousands of tokens add up exactly enough.
+CE and KL are computed in float64, one variant at a time (the logits of all K copies are the one
+K-fold tensor; a Pythia-size vocabulary makes each float64 copy large), so a GPU run needs
+splice_batch_size small enough for K × batch × context × vocab float32 logits.
 """
 
 from __future__ import annotations
@@ -103,15 +105,16 @@ def splice_metrics(bridge: Any, tokens: torch.Tensor, layer: int, saes: Mapping[
             return torch.cat(parts)
 
         logits = bridge.run_with_hooks(ids.repeat(len(variants), 1), fwd_hooks=[(hook_name(layer), swap)])
-        logp = torch.log_softmax(logits.double(), dim=-1).view(len(variants), b, ctx, -1)
-        targets = ids[:, 1:]
-        clean = logp[0]
-        p_clean = clean.exp()
-        for i, v in enumerate(variants):
-            nll = -logp[i, :, :-1].gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-            sums[v].ce += float(nll.sum())
-            if i:
-                sums[v].kl += float((p_clean * (clean - logp[i])).sum())
+        targets = ids[:, 1:].unsqueeze(-1)
+        clean = p_clean = None
+        for i, v in enumerate(variants):  # one variant's float64 log-probs at a time: vocab-sized tensors
+            logp = torch.log_softmax(logits[i * b:(i + 1) * b].double(), dim=-1)
+            sums[v].ce -= float(logp[:, :-1].gather(-1, targets).sum())
+            if i == 0:
+                clean, p_clean = logp, logp.exp()
+            else:
+                sums[v].kl += float((p_clean * (clean - logp)).sum())
+        del logits
         n_pred += b * (ctx - 1)
         n_kl += b * ctx
 
