@@ -34,7 +34,8 @@ from interplab.grok import train
 from interplab.grok.data import ImageSet, SplitConfig
 from interplab.grok.fixture import FixtureConfig, write_fixture
 from interplab.grok.grokfast import GrokfastEMA
-from interplab.grok.runs import CamelyonSetup, Regime, RunSpec, CAMELYON, camelyon_runs, init_model, modular_runs
+from interplab.grok.models import init_model
+from interplab.grok.runs import CamelyonSetup, Regime, RunSpec, CAMELYON, camelyon_runs, modular_runs
 from interplab.grok.tasks import CamelyonTask, make_task
 
 ROOT = Path(__file__).resolve().parents[1]

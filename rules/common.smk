@@ -85,7 +85,7 @@ def toy_run_params(wildcards):
 
 
 # ---- Experiment 2: the language model (None without one) ---------------------------------------------
-from interplab.teacher.config import local_checkpoint_dir
+from interplab.teacher.config import local_checkpoint_dir, revision_step
 from interplab.teacher.plan import MODEL_SOURCES, lm_plan, stream_settings
 
 # `model.source` values other than local / hf (e.g. a synthetic activation source) need no LM.
@@ -279,6 +279,12 @@ def kd_splice_members(wildcards):
                                                                           ckpt=wildcards.ckpt, layer=wildcards.layer)))]
 
 
+def kd_checkpoint_steps():
+    """The training step of every studied checkpoint (None where the revision name carries none)."""
+    final = LM.teacher.steps if LM is not None and LM.source == "local" else None
+    return {ckpt: revision_step(ckpt, final) for ckpt in SAE.ckpts}
+
+
 def kd_ground_truth(wildcards):
     """The synthetic source's true F and α, to compare the measured ones against (None for a real LM)."""
     if not SAE.synthetic:
@@ -288,7 +294,7 @@ def kd_ground_truth(wildcards):
 
 
 # ---- Experiments 3-4: students and probes ------------------------------------------------------------
-from interplab.distill.probe import depth_layer
+from interplab.teacher.plan import depth_layer
 
 DISTILL = config["distill"]
 DISTILL_DIR = f"{RESULTS}/distill"
@@ -435,7 +441,7 @@ def grok_data_input(wildcards):
 
 
 # ---- Interventions on the grokking runs --------------------------------------------------------------
-from interplab.interventions.run import InterventionConfig
+from interplab.interventions.config import InterventionConfig
 
 INTERVENTIONS = config["interventions"]
 INTERVENTION_TABLES = ("probes", "ablation", "steering", "neurons")

@@ -112,6 +112,7 @@ if stage_enabled("distill"):
                 caption="../report/distill/captions.rst",
                 category=REPORT["distill"],
             ),
+            pdf=f"{RESULTS}/figures/distill/{{model}}/{{fig}}.pdf",
         wildcard_constraints:
             model=pinned([SAE.model]),
             fig=pinned(DISTILL_FIGURES),

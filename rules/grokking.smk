@@ -110,6 +110,7 @@ rule grok_figure:
             caption="../report/grok/captions.rst",
             category=REPORT["grok"],
         ),
+        pdf=f"{RESULTS}/figures/grok/{{fig}}.pdf",
     wildcard_constraints:
         fig=pinned(GROK_FIGURES),
     log:

@@ -76,6 +76,7 @@ rule interventions_figure:
             caption="../report/interventions/captions.rst",
             category=REPORT["interventions"],
         ),
+        pdf=f"{RESULTS}/figures/interventions/{{fig}}.pdf",
     params:
         runs=INTERVENTION_RUNS,
     wildcard_constraints:

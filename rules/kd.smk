@@ -4,6 +4,8 @@ for _trial in SAE.trials:
     register_targets("kd", [f"{RESULTS}/kd/{_trial}/metrics.csv"])
     register_targets("kd", [f"{RESULTS}/figures/sae/{_trial}/{fig}.png" for fig in kd_figures(_trial)])
 register_targets("kd", [f"{RESULTS}/figures/sae/compare_trials.png", f"{RESULTS}/figures/sae/evaluation_pareto.png"])
+if len(SAE.ckpts) > 1:
+    register_targets("kd", [f"{RESULTS}/figures/sae/{trial}/checkpoint_dynamics.png" for trial in SAE.trials])
 
 
 rule kd_measure:
@@ -119,6 +121,7 @@ rule sae_figure:
             category=REPORT["sae"],
             subcategory="trial {trial}",
         ),
+        pdf=f"{RESULTS}/figures/sae/{{trial}}/{{fig}}.pdf",
     params:
         primary_ckpt=SAE.ckpts[-1],
         layers=SAE_LAYERS,
@@ -146,9 +149,11 @@ rule sae_compare_trials:
             category=REPORT["sae"],
             subcategory="all trials",
         ),
+        pdf=f"{RESULTS}/figures/sae/compare_trials.pdf",
     params:
         trials=list(SAE.trials),
         primary_ckpt=SAE.ckpts[-1],
+        target_l0={trial: policy.adaptive.target_l0 for trial, policy in SAE.trials.items() if policy.adaptive},
     log:
         f"{LOGS}/figures/sae/compare_trials.log",
     benchmark:
@@ -160,17 +165,45 @@ rule sae_compare_trials:
         "../scripts/sae_compare.py"
 
 
+rule sae_dynamics_figure:
+    """With two or more teacher checkpoints: each trial's final-snapshot metrics against the step."""
+    input:
+        rules.kd_table.output.metrics,
+    output:
+        png=report(
+            f"{RESULTS}/figures/sae/{{trial}}/checkpoint_dynamics.png",
+            caption="../report/sae/checkpoint_dynamics.rst",
+            category=REPORT["sae"],
+            subcategory="trial {trial}",
+        ),
+        pdf=f"{RESULTS}/figures/sae/{{trial}}/checkpoint_dynamics.pdf",
+    params:
+        steps=kd_checkpoint_steps(),
+    wildcard_constraints:
+        trial=pinned(SAE.trials),
+    log:
+        f"{LOGS}/figures/sae/{{trial}}/checkpoint_dynamics.log",
+    benchmark:
+        f"{BENCH}/figures/sae/{{trial}}/checkpoint_dynamics.tsv"
+    localrule: True
+    conda:
+        "../envs/lm.yaml"
+    script:
+        "../scripts/sae_dynamics_figure.py"
+
+
 rule sae_evaluation_figure:
     """L0 against FVU and against CE loss recovered, every trial and snapshot at the primary checkpoint."""
     input:
         expand(f"{RESULTS}/kd/{{trial}}/metrics.csv", trial=SAE.trials),
     output:
-        report(
+        png=report(
             f"{RESULTS}/figures/sae/evaluation_pareto.png",
             caption="../report/sae/evaluation_pareto.rst",
             category=REPORT["sae"],
             subcategory="all trials",
         ),
+        pdf=f"{RESULTS}/figures/sae/evaluation_pareto.pdf",
     params:
         trials=list(SAE.trials),
         primary_ckpt=SAE.ckpts[-1],

@@ -95,6 +95,7 @@ if LM is not None and LM.source == "local":
                 caption="../report/lm/teacher_loss.rst",
                 category=REPORT["lm"],
             ),
+            pdf=f"{RESULTS}/figures/lm/{{model}}/teacher_loss.pdf",
         wildcard_constraints:
             model=pinned([LM.label]),
         log:

@@ -72,6 +72,7 @@ rule toy_figure:
             caption="../report/toy/captions.rst",
             category=REPORT["toy"],
         ),
+        pdf=f"{RESULTS}/figures/toy/{{fig}}.pdf",
     wildcard_constraints:
         fig=pinned(TOY_FIGURES),
     log:

@@ -1,7 +1,4 @@
 """Cache every requested layer's resid_post for one model revision: one forward per batch."""
-import logging
-import time
-
 from interplab.activations import CacheSpec, build_caches
 from interplab.io import provenance, read_json
 from interplab.runtime import resolve_device
@@ -23,10 +20,5 @@ with job(snakemake) as sm:  # noqa: F821
     inputs = {"streams": sm.input.streams, **checkpoint_inputs(checkpoint)}
     prov = provenance({"cache": cache, "splits": list(p.splits), "model": p.name, "revision": ckpt, "layers": list(layers),
                        "model_dtype": p.dtype, "batch_size": p.batch_size}, inputs=inputs)
-    start = time.perf_counter()
     build_caches(bridge, streams, spec, dict(zip(layers, sm.output)), read_json(sm.input.record)["sha256"],
-                 device, prov)
-    seconds = time.perf_counter() - start
-    tokens = sum(int(s.numel()) for s in streams.values())
-    logging.info("%s/%s: %d tokens × %d layers cached in %.1fs (%.0f tokens/s on %s)", model, ckpt, tokens,
-                 len(layers), seconds, tokens / seconds, device)
+                 device, prov)  # logs its progress and rate

@@ -4,13 +4,14 @@ from pathlib import Path
 from interplab.figures import grok as figs
 from interplab.grok.analysis import load_histories
 from interplab.io import provenance, read_table
-from interplab.workflow import job
+from interplab.workflow import job, log_tables
 
 with job(snakemake) as sm:  # noqa: F821
     summary = read_table(sm.input.summary)
     histories = load_histories(Path(p).parent for p in sm.input.manifests)
     prov = provenance({"figure": sm.wildcards.fig}, inputs={"summary": sm.input.summary})
     out = sm.output[0]
+    log_tables(sm.wildcards.fig, summary=summary, histories=histories)
     draw = {
         "accuracy_curves": lambda: figs.accuracy_curves(histories, summary, out, prov),
         "regime_curves": lambda: figs.regime_curves(histories, out, prov),

@@ -3,7 +3,7 @@ import pandas as pd
 
 from interplab.figures import interventions as figs
 from interplab.io import provenance, read_table
-from interplab.workflow import job
+from interplab.workflow import job, log_tables
 
 
 def across_runs(paths, runs):
@@ -13,11 +13,13 @@ def across_runs(paths, runs):
 with job(snakemake) as sm:  # noqa: F821
     runs, out, fig = sm.params.runs, sm.output[0], sm.wildcards.fig
     prov = provenance({"figure": fig}, inputs={"stats": sm.input.stats})
-    draw = {
-        "probe_heatmaps": lambda: figs.probe_heatmaps(across_runs(sm.input.probes, runs), out, prov),
-        "ablation": lambda: figs.ablation(across_runs(sm.input.ablation, runs), out, prov),
-        "steering": lambda: figs.steering(across_runs(sm.input.steering, runs), out, prov),
-        "neurons": lambda: figs.neurons(across_runs(sm.input.neurons, runs), out, prov),
-        "stats": lambda: figs.stats_panel(read_table(sm.input.criteria), read_table(sm.input.stats), out, prov),
-    }
-    draw[fig]()
+    if fig == "stats":
+        criteria, stats = read_table(sm.input.criteria), read_table(sm.input.stats)
+        log_tables(fig, criteria=criteria, stats=stats)
+        figs.stats_panel(criteria, stats, out, prov)
+    else:
+        name, draw = {"probe_heatmaps": ("probes", figs.probe_heatmaps), "ablation": ("ablation", figs.ablation),
+                      "steering": ("steering", figs.steering), "neurons": ("neurons", figs.neurons)}[fig]
+        table = across_runs(sm.input[name], runs)
+        log_tables(f"{fig} over {len(runs)} runs", **{name: table})
+        draw(table, out, prov)

@@ -3,7 +3,8 @@ from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
-from interplab.interventions.run import InterventionConfig, run_interventions
+from interplab.interventions.config import InterventionConfig
+from interplab.interventions.run import run_interventions
 from interplab.io import provenance, write_table
 from interplab.runtime import resolve_device
 from interplab.workflow import job

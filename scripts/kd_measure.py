@@ -1,7 +1,10 @@
 """Measure every snapshot of one SAE on the held-out split of its activation cache."""
+import logging
+
 from interplab import kd
 from interplab.activations import ActivationCache
 from interplab.io import provenance, write_json
+from interplab.progress import Progress
 from interplab.runtime import resolve_device
 from interplab.sae.export import load_sae
 from interplab.workflow import job
@@ -12,8 +15,14 @@ with job(snakemake) as sm:  # noqa: F821
     heldout = ActivationCache(sm.input.cache, split="heldout")
     saes = {name: load_sae(folder, device) for name, folder in zip(p.snapshots, p.snapshot_dirs)}
     widths = None if p.student_widths == "auto" else p.student_widths
-    measured = kd.measure_many(saes, heldout.batches(p.batch_size, seed=0), p.alive_threshold, widths, device)
+    progress = Progress(f"measuring {len(saes)} snapshots on {heldout.path}", heldout.n_tokens, "tokens")
+    batches = progress.track(heldout.batches(p.batch_size, seed=0), size=len)
+    measured = kd.measure_many(saes, batches, p.alive_threshold, widths, device)
+    progress.finish()
     for (name, metrics), out in zip(measured.items(), sm.output):
+        logging.info("snapshot %s: F alive %d (unique %d, dead %d), L0 %.2f, α %.4f, d*_S %.1f, MSE %.4g, FVU %.4f",
+                     name, metrics.f_alive, metrics.f_unique, metrics.dead, metrics.l0, metrics.alpha, metrics.dstar,
+                     metrics.mse, metrics.fvu)
         rec = kd.record(metrics, trial=w.trial, model=w.model, ckpt=w.ckpt, layer=int(w.layer), snapshot=name,
                         tokens=p.snapshot_tokens[name])
         rec.update(p.truth or {})

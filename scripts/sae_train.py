@@ -44,8 +44,8 @@ with job(snakemake) as sm:  # noqa: F821
     members = {}
     for m in p.members:
         cfg = train_config(p.sae, m["trial"], source.layer_d_model, w.model, w.ckpt, m["layer"], device)
-        members[(m["trial"], m["layer"])] = Member(cfg, m["work_dir"], layer_columns(layers.index(m["layer"]),
-                                                                                      source.layer_d_model))
+        columns = layer_columns(layers.index(m["layer"]), source.layer_d_model)
+        members[(m["trial"], m["layer"])] = Member(cfg, m["work_dir"], columns, log_path=m["log"])
     start = time.perf_counter()
     runs = GroupTrainer(members, source).train()
     seconds = time.perf_counter() - start

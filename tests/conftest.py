@@ -89,14 +89,17 @@ def planned_jobs(workdir: Path, *targets: str, change=None) -> dict[str, int]:
 def assert_figure_drawn_from_current_tables(workdir: Path, png: str, figure: str | None) -> None:
     """A figure rule's PNG names its figure (None: a figure without a name in its config) and was drawn
     from the input tables now on disk: the provenance in its text metadata (interplab.figures.style.save)
-    records each input's sha256."""
+    records each input's sha256. Its PDF twin (style.vector_path) exists and carries provenance too."""
     import json
 
     from PIL import Image
 
+    from interplab.figures.style import vector_path
     from interplab.io import sha256_file
 
     recorded = json.loads(Image.open(workdir / png).text["Description"])
+    pdf = vector_path(workdir / png).read_bytes()
+    assert pdf.startswith(b"%PDF-") and b"/Subject (" in pdf, f"{png} has no PDF twin with provenance"
     assert recorded["config"].get("figure") == figure
     assert recorded["inputs"], f"{png} records no inputs"
     for name, entry in recorded["inputs"].items():

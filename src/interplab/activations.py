@@ -49,6 +49,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from interplab.io import PathLike, atomic_directory, check_finite, read_json, sha256_file, stable_seed, write_json
+from interplab.progress import Progress
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "heldout")
@@ -257,13 +258,16 @@ def build_caches(bridge: Any, streams: Mapping[str, torch.Tensor], spec: CacheSp
     bad = [layer for layer in spec.layers if not 0 <= layer < n_layers]
     if bad:
         raise ValueError(f"layers {bad} do not exist in {spec.model} ({n_layers} layers: 0..{n_layers - 1})")
+    progress = Progress(f"caching {spec.model}/{spec.revision} layers {list(spec.layers)} on {device}",
+                        sum(int(streams[split].numel()) for split in SPLITS), "tokens")
     with contextlib.ExitStack() as stack:
         staging = {layer: stack.enter_context(atomic_directory(out_dirs[layer])) for layer in spec.layers}
         records: dict[int, dict[str, Any]] = {layer: {} for layer in spec.layers}
         for split in SPLITS:
             writers = {layer: ShardWriter(staging[layer], split, DTYPES[spec.dtype], spec.shard_tokens)
                        for layer in spec.layers}
-            for acts in resid_post_batches(bridge, streams[split], spec.layers, spec.batch_size, device):
+            batches = resid_post_batches(bridge, streams[split], spec.layers, spec.batch_size, device)
+            for acts in progress.track(batches, size=lambda acts: next(iter(acts.values())).shape[0]):
                 for layer, rows in acts.items():
                     writers[layer].append(rows)
             for layer, writer in writers.items():
@@ -281,4 +285,6 @@ def build_caches(bridge: Any, streams: Mapping[str, torch.Tensor], spec: CacheSp
             write_json(staging[layer] / "manifest.json", manifests[layer])
             if provenance is not None:
                 write_json(staging[layer] / "provenance.json", provenance)
+    progress.finish(f"{sum(len(records[layer][split]['shards']) for layer in spec.layers for split in SPLITS)} "
+                    f"shards in {len(spec.layers)} layer directories")
     return manifests

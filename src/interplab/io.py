@@ -97,6 +97,32 @@ def write_table(path: PathLike, frame: pd.DataFrame, provenance: Mapping[str, An
         write_json(f"{path}.provenance.json", provenance)
 
 
+class GrowingCsv:
+    """A CSV that grows while its job runs, so a long job's table can be read (or survive a crash)
+    before the job ends.
+
+    `rewrite` replaces the file atomically with the header and a known prefix of rows (a resumed
+    job drops the rows it is about to recompute, so the file ends byte-identical to an uninterrupted
+    run's); `append` adds whole rows in one write. Rows are formatted as `write_table` formats the
+    finished table, so the final atomic write changes nothing but the provenance sidecar.
+    """
+
+    def __init__(self, path: PathLike, columns: list[str]) -> None:
+        self.path, self.columns = Path(path), list(columns)
+
+    def rewrite(self, rows: list[list[Any]]) -> None:
+        with atomic_path(self.path) as tmp:
+            tmp.write_text(self._text(rows, header=True))
+
+    def append(self, rows: list[list[Any]]) -> None:
+        if rows:
+            with open(self.path, "a") as handle:
+                handle.write(self._text(rows, header=False))
+
+    def _text(self, rows: list[list[Any]], header: bool) -> str:
+        return pd.DataFrame(rows, columns=self.columns).to_csv(index=False, header=header)
+
+
 def read_provenance(path: PathLike) -> dict | None:
     """The provenance written with a table (parquet metadata or CSV sidecar), or None."""
     if Path(path).suffix == ".parquet":

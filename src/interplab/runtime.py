@@ -1,4 +1,4 @@
-"""Device choice, thread count and seeding: the few process-wide settings every stage needs.
+"""Device choice, thread count, seeding and quiet libraries: the few process-wide settings every stage needs.
 
 torch is imported inside the functions that need it, so a figure job that only imports this
 module (through interplab.workflow) never pays for loading torch.
@@ -9,10 +9,20 @@ from __future__ import annotations
 import os
 import random
 import sys
+import warnings
 
 import numpy as np
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+PROGRESS_BAR_VARIABLES = ("HF_HUB_DISABLE_PROGRESS_BARS", "TQDM_DISABLE")
+# Library warnings every job of a stage would repeat and nobody can act on, matched by category and
+# message so that any other warning still reaches the log.
+HARMLESS_WARNINGS = (
+    # wilds wraps its read-only metadata column in a tensor that nothing writes to
+    (UserWarning, r"The given NumPy array is not writable"),
+    # a library, not this project, calls torch.jit.script at import
+    (FutureWarning, r"`torch\.jit\.script` is deprecated"),
+)
 
 
 def resolve_device(requested: str = "auto") -> str:
@@ -47,3 +57,25 @@ def set_threads(n: int | None) -> None:
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(int(n))
+
+
+def quiet_libraries() -> None:
+    """Keep a job's log to what the job says: no tqdm bars (transformers' "Writing model shards" and
+    "Loading weights" write redrawn frames into the file, and the job logs its own progress) and
+    none of the known harmless warnings.
+
+    The variables cover libraries loaded later in the job; transformers and huggingface_hub, if
+    already loaded, read theirs at import, so they are told directly.
+    """
+    for variable in PROGRESS_BAR_VARIABLES:
+        os.environ[variable] = "1"
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+    for category, message in HARMLESS_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)

@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from interplab import activations
 from interplab.io import PathLike, atomic_directory, stable_seed, write_json
+from interplab.progress import Progress
 
 CHUNK_TOKENS = 65536
 GROUND_TRUTH_FILE = "ground_truth.safetensors"  # tokens generated per call, bounding the dense [tokens, F_true] code buffer
@@ -95,6 +96,8 @@ def write_cache(cfg: SyntheticConfig, out_dir: PathLike, label: str, n_tokens: M
     `final`) with the ground truth beside the shards: `ground_truth.safetensors` holds the [F_true, d]
     dictionary, its metadata and the manifest's `synthetic` block the generating config."""
     dictionary = true_dictionary(cfg)
+    progress = Progress(f"synthetic cache {label} (F {cfg.n_features}, d {cfg.d_model}, α {cfg.alpha})",
+                        sum(n_tokens[split] for split in activations.SPLITS), "tokens")
     with atomic_directory(out_dir) as staging:
         splits = {}
         for split in activations.SPLITS:
@@ -102,6 +105,7 @@ def write_cache(cfg: SyntheticConfig, out_dir: PathLike, label: str, n_tokens: M
             writer.append(sample_activations(cfg, dictionary, n_tokens[split], split))
             shards = writer.close()
             splits[split] = {"n_tokens": sum(s["rows"] for s in shards), "shards": shards}
+            progress.update(progress.done + n_tokens[split], f"{split}: {len(shards)} shards", force=True)
         save_file({"dictionary": dictionary}, str(staging / GROUND_TRUTH_FILE),
                   metadata={k: str(v) for k, v in asdict(cfg).items()})
         manifest = {
@@ -113,6 +117,7 @@ def write_cache(cfg: SyntheticConfig, out_dir: PathLike, label: str, n_tokens: M
         write_json(staging / "manifest.json", manifest)
         if provenance is not None:
             write_json(staging / "provenance.json", provenance)
+    progress.finish()
     return manifest
 
 

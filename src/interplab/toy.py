@@ -20,8 +20,6 @@ computed only on the steps that record it.
 
 from __future__ import annotations
 
-import logging
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,11 +28,9 @@ import torch
 
 from interplab import theory
 from interplab.io import stable_seed
-
-log = logging.getLogger(__name__)
+from interplab.progress import Progress
 
 DATA_CHUNK = 50  # steps of data drawn per generator call
-PROGRESS_SECONDS = 10.0  # training logs its rate and ETA this often
 SETTLED_SHARE = 0.01  # see LossRecord
 REPRESENTED_NORM = 0.5  # a feature counts as represented when its column of W has at least this norm
 
@@ -270,14 +266,11 @@ def train_models(
     record = LossRecord(steps, cfg.final_fraction, cfg.curve_points, cfg.convergence_tolerance)
     gens = data_generators("toy-data-" + tag, cfg.seeds)
     steps_run = steps
-    start = last_report = time.perf_counter()
+    progress = Progress(f"{tag} ({len(cfg.seeds)} seeds × {len(widths)} widths)", steps, "steps")
     for step in range(steps):
         if step % DATA_CHUNK == 0:
             data = sample_features(gens, cfg.batch_size, cfg.n_features, cfg.alpha, device, DATA_CHUNK)
-            if time.perf_counter() - last_report > PROGRESS_SECONDS:
-                last_report = time.perf_counter()
-                rate = step / (last_report - start)
-                log.info("%s: step %d/%d, %.0f steps/s, ETA %.0f s", tag, step, steps, rate, (steps - step) / rate)
+            progress.update(step)
         x = data[step % DATA_CHUNK]
         scaled_target = torch.mul(x, scale) if scaled_teacher is None else scaled_teacher(x)
         measure = record.measures(step)
@@ -285,6 +278,7 @@ def train_models(
         if measure and record.add(step, torch.cat(losses, 1)):
             steps_run = step + 1
             break
+    progress.finish("converged early" if steps_run < steps else "", done=steps_run)
     curve_steps = np.array([s for s, _ in record.curve], dtype=int)
     curve_loss = np.stack([c for _, c in record.curve])
     return TrainedModels([st.weight.detach() for st in steppers], [st.bias.detach() for st in steppers],

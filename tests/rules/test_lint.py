@@ -7,6 +7,7 @@ package its rule's env neither lists nor pulls in as a dependency.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.metadata as metadata
 import re
 import subprocess
@@ -68,7 +69,13 @@ def third_party_imports(script: Path) -> set[str]:
     return found - set(sys.stdlib_module_names) - {"snakemake"}
 
 
-def installed_closure(names: set[str]) -> set[str]:
+@functools.cache
+def module_providers() -> dict[str, list[str]]:
+    return metadata.packages_distributions()
+
+
+@functools.cache
+def installed_closure(names: frozenset[str]) -> frozenset[str]:
     """The distributions pip would install for `names`: they and their (non-extra) requirements, as
     the project's venv resolved them."""
     closure: set[str] = set()
@@ -82,7 +89,7 @@ def installed_closure(names: set[str]) -> set[str]:
             req = Requirement(line)
             if req.marker is None or req.marker.evaluate({"extra": ""}):
                 stack.append(canonicalize_name(req.name))
-    return closure
+    return frozenset(closure)
 
 
 def test_lint_is_clean():
@@ -107,8 +114,8 @@ def test_every_script_runs_in_its_rules_env(rules):
     assert len(envs) == 1, f"{rules.name}: one conda env per rule family, found {sorted(envs)}"
     assert text.count("script:") == text.count("conda:"), f"{rules.name}: a rule without a conda env"
     (env,) = envs
-    available = installed_closure(set(env_pins(env)))
-    providers = metadata.packages_distributions()
+    available = installed_closure(frozenset(env_pins(env)))
+    providers = module_providers()
     for script in scripts:
         for module in third_party_imports(ROOT / "scripts" / f"{script}.py"):
             dists = {canonicalize_name(d) for d in providers.get(module, [])}

@@ -126,10 +126,11 @@ def test_splice_metrics_for_every_snapshot(lm_workdir):
     assert_figure_drawn_from_current_tables(lm_workdir, "results/figures/sae/evaluation_pareto.png", None)
 
 
-@pytest.mark.parametrize("path", ["B/premium_heatmap", "B/metric_vs_tokens", "compare_trials"])
+@pytest.mark.parametrize("path", ["B/premium_heatmap", "B/metric_vs_tokens", "compare_trials",
+                                  "B/checkpoint_dynamics"])
 def test_sae_figures_follow_config(lm_workdir, path):
-    assert_figure_drawn_from_current_tables(lm_workdir, f"results/figures/sae/{path}.png",
-                                           None if path == "compare_trials" else path.split("/")[-1])
+    named = path.split("/")[-1] if path in ("B/premium_heatmap", "B/metric_vs_tokens") else None
+    assert_figure_drawn_from_current_tables(lm_workdir, f"results/figures/sae/{path}.png", named)
     assert not (lm_workdir / "results/figures/sae/B/kpi_card.png").exists(), "only the figures kd.figures names"
 
 
@@ -156,13 +157,15 @@ def test_config_changes_rerun_exactly_the_jobs_they_affect(lm_workdir):
 
     floors_after = {"distill_floors": 1, "distill_figure": 2}
     sae_and_after = {"sae_train_L00_01": 2, "kd_measure": 4, "kd_splice": 4, "kd_table": 1, "sae_figure": 2,
-                     "sae_compare_trials": 1, "sae_evaluation_figure": 1, "publish_trial": 1, "all": 1, **floors_after}
+                     "sae_compare_trials": 1, "sae_evaluation_figure": 1, "sae_dynamics_figure": 1, "publish_trial": 1,
+                     "all": 1, **floors_after}
     assert planned_jobs(lm_workdir, "all", change=teacher_lr) == {
         "teacher_train": 1, "teacher_figure": 1, "cache_build": 2, "distill_student": 2, "distill_probe": 1,
         **sae_and_after}
     assert planned_jobs(lm_workdir, "all", change=shard_size) == {"cache_build": 2, **sae_and_after}
     assert planned_jobs(lm_workdir, "all", change=kd_widths) == {
         "kd_measure": 4, "kd_table": 1, "sae_figure": 2, "sae_compare_trials": 1, "sae_evaluation_figure": 1,
+        "sae_dynamics_figure": 1,
         "publish_trial": 1, "all": 1, **floors_after}
 
 

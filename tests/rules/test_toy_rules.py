@@ -49,9 +49,10 @@ def test_accuracy_table_has_every_reading_per_alpha(toy_workdir):
 
 @pytest.mark.parametrize("fig", ["fig1_loss_floor_curves", "fig5_config_heatmap", "fig8_floor_vs_dstar",
                                  "fig9_sparsity_effect"])
-def test_figures_are_nonempty_pngs(toy_workdir, fig):
+def test_figures_are_nonempty_pngs_with_pdf_twins(toy_workdir, fig):
     data = (toy_workdir / f"results/figures/toy/{fig}.png").read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    assert (toy_workdir / f"results/figures/toy/{fig}.pdf").read_bytes()[:5] == b"%PDF-"
 
 
 def test_logs_and_benchmarks_written(toy_workdir):

@@ -10,7 +10,8 @@ from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 from interplab import theory
 from interplab.distill.concepts import CONCEPTS, concept_datasets
 from interplab.distill.floors import affine_fit, floors_table, predicted_floors
-from interplab.distill.probe import depth_layer, probe_concept, wilson_interval
+from interplab.distill.probe import probe_concept, wilson_interval
+from interplab.teacher.plan import depth_layer
 from interplab.distill.student import build_student, kd_loss, student_heads
 from interplab.distill.train import DistillConfig, measured_floor, train_student
 from interplab.teacher.corpus import Document

@@ -2,6 +2,7 @@
 a kill mid-group resumes to byte-identical snapshots, and the sources feed every layer side by side."""
 import dataclasses
 
+import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -10,7 +11,7 @@ from interplab.activations import ActivationCache, CacheSpec, build_caches
 from interplab.sae import AdaptiveL1, L1Policy, TrainConfig
 from interplab.sae.checkpoint import WorkDir
 from interplab.sae.sources import LayerStack, LMStream, layer_columns
-from interplab.sae.trainer import GroupTrainer, Member, SAETrainer
+from interplab.sae.trainer import LOG_COLUMNS, GroupTrainer, Member, SAETrainer
 from interplab.synthetic import InMemorySource
 from interplab.teacher.bridge import BridgeSpec, load_bridge
 from test_sae import Killed, KilledAfter
@@ -35,9 +36,9 @@ def layers():
     return [base * 3 + 1, base.roll(1, dims=1) * 0.5 - 2]
 
 
-def members(tmp_path, n_layers=2):
+def members(tmp_path, n_layers=2, logs=False):
     return {(trial, layer): Member(config(l1, init_seed=100 + layer), tmp_path / f"{trial}-L{layer}",
-                                   layer_columns(layer, D))
+                                   layer_columns(layer, D), tmp_path / f"{trial}-L{layer}.csv" if logs else None)
             for trial, l1 in TRIALS.items() for layer in range(n_layers)}
 
 
@@ -73,6 +74,29 @@ def test_kill_mid_group_resumes_to_byte_identical_snapshots(layers, tmp_path):
             a = load_file(WorkDir(tmp_path / "straight" / path).snapshot_path(snapshot))
             b = load_file(WorkDir(tmp_path / "killed" / path).snapshot_path(snapshot))
             assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), (key, snapshot)
+
+
+def test_training_log_grows_during_training_and_resumes_byte_identical(layers, tmp_path, monkeypatch):
+    """Every progress line (here: every logging step) appends the rows logged so far; a kill leaves a
+    valid CSV whose rows reach past the last snapshot, and the resumed run drops those rows and
+    recomputes them, so the file ends byte-identical to an uninterrupted run's."""
+    rows = torch.cat(layers, 1)
+    monkeypatch.setenv("INTERPLAB_PROGRESS_SECONDS", "0")
+    GroupTrainer(members(tmp_path / "straight", logs=True), InMemorySource(rows)).train()
+    # Killed at the same read as above: after the step-25 row, past the step-20 snapshot.
+    with pytest.raises(Killed):
+        GroupTrainer(members(tmp_path / "killed", logs=True), KilledAfter(InMemorySource(rows), 8 + 8 + 4 * 6)).train()
+    for trial, layer in members(tmp_path):
+        partial = pd.read_csv(tmp_path / "killed" / f"{trial}-L{layer}.csv")
+        assert list(partial.columns) == LOG_COLUMNS
+        assert partial["step"].tolist() == [1, 5, 10, 15, 20, 25], (trial, layer)
+    monkeypatch.delenv("INTERPLAB_PROGRESS_SECONDS")  # the resumed run appends only at snapshots and the end
+    resumed = GroupTrainer(members(tmp_path / "killed", logs=True), InMemorySource(rows)).train()
+    for (trial, layer), run in resumed.items():
+        name = f"{trial}-L{layer}.csv"
+        assert run.resumed_from_step == 20
+        assert (tmp_path / "killed" / name).read_bytes() == (tmp_path / "straight" / name).read_bytes()
+        assert (tmp_path / "straight" / name).read_text() == run.log.to_csv(index=False), "as write_table writes it"
 
 
 def test_members_must_share_the_stream(layers, tmp_path):

@@ -18,11 +18,6 @@ import torch
 from interplab.interventions.probes import fit_probe, split
 
 
-def depth_layer(n_layers: int, depth: float) -> int:
-    """The block at relative depth `depth` (0.5 → the middle block, 12 of Pythia-410M's 24)."""
-    return min(n_layers - 1, int(round(depth * n_layers)))
-
-
 @torch.no_grad()
 def pooled_states(model, tokenizer, texts: list[str], layer: int, max_tokens: int, batch_size: int,
                   device: str) -> np.ndarray:

@@ -9,7 +9,6 @@ is logged every `eval_every` steps, and the floor is the mean of the last `floor
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Mapping
@@ -20,6 +19,7 @@ from transformers import GPTNeoXForCausalLM
 
 from interplab.distill.student import build_student, kd_loss
 from interplab.io import atomic_path, check_finite, sha256_json, stable_seed
+from interplab.progress import Progress
 from interplab.teacher.train import warmup_cosine
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,9 @@ def train_student(cfg: DistillConfig, teacher: GPTNeoXForCausalLM, streams: Mapp
         log.info("resuming width %d seed %d after step %d", cfg.width, cfg.seed, start)
     else:
         history.append(_evaluate(0, student, teacher, heldout, cfg, train.shape[1]))
-    clock, tokens_per_step = time.perf_counter(), cfg.batch_size * train.shape[1]
+    tokens_per_step = cfg.batch_size * train.shape[1]
+    progress = Progress(f"width {cfg.width} seed {cfg.seed}", cfg.steps * tokens_per_step, "tokens",
+                        done=start * tokens_per_step)
     student.train()
     for step in range(start, cfg.steps):
         for group in optimizer.param_groups:
@@ -107,13 +109,13 @@ def train_student(cfg: DistillConfig, teacher: GPTNeoXForCausalLM, streams: Mapp
                          "lower distill.lr or check the teacher's logits")
             row = _evaluate(done, student, teacher, heldout, cfg, train.shape[1], train_loss=loss.item())
             history.append(row)
-            elapsed = time.perf_counter() - clock
-            rate = (done - start) * tokens_per_step / elapsed
-            log.info("width %d seed %d: step %d/%d, train %.4f, held-out %.4f, %.0f tokens/s, ETA %.0fs",
-                     cfg.width, cfg.seed, done, cfg.steps, row["train_loss"], row["heldout_loss"], rate,
-                     (cfg.steps - done) * tokens_per_step / rate)
+            progress.update(done * tokens_per_step, f"step {done}/{cfg.steps}, train {row['train_loss']:.4f}, "
+                            f"held-out {row['heldout_loss']:.4f}", force=True)
             _save_state(work / STATE, {"fingerprint": fingerprint, "step": done, "history": history,
                                        "student": student.state_dict(), "optimizer": optimizer.state_dict()})
+        else:
+            progress.update(done * tokens_per_step)
+    progress.finish()
     return DistillRun(student.eval(), pd.DataFrame(history), resumed_from_step=start)
 
 

@@ -41,9 +41,9 @@ def floor_fit(floors: pd.DataFrame, curves: pd.DataFrame, path: str | Path, prov
         for _, seed_curve in curve.groupby("seed"):
             right.plot(seed_curve["step"], seed_curve["heldout_loss"], color=colors.get(width, "0.5"), lw=1,
                        label=f"d_S={width}" if seed_curve["seed"].iloc[0] == curve["seed"].min() else None)
-    right.set_yscale("log")
+    style.value_axis(right, curves["heldout_loss"])
     right.set_xlabel("student training step")
-    right.set_ylabel("held-out KD loss (nats / token, log)")
+    right.set_ylabel("held-out KD loss (nats / token)")
     right.set_title(f"Held-out loss per width; floors = mean of the last evaluations\n"
                     f"teacher SAE: α {row.sae_alpha:.3f}, F_alive {int(row.sae_f_alive)}, d*_S {row.sae_dstar:.0f}")
     right.legend(loc="upper right", ncol=2)

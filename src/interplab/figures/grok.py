@@ -137,7 +137,7 @@ def weight_norms(histories: pd.DataFrame, path: str | Path, provenance=None) -> 
     for ax, group in zip(axes[0], groups):
         for run, h in cam.groupby("run"):
             ax.plot(h["epoch"], h[f"norm_{group}"], color=colors[h["regime"].iloc[0]], lw=1.2, alpha=0.85)
-        ax.set_yscale("log")
+        style.value_axis(ax, cam[f"norm_{group}"])
         _epoch_axis(ax, int(cam["epoch"].max()))
         ax.set_title({"conv": "conv weights", "bn": "BatchNorm γ, β", "fc": "fc head"}[group])
         ax.set_xlabel("epoch")
@@ -178,7 +178,7 @@ def modular_control(histories: pd.DataFrame, summary: pd.DataFrame, path: str | 
     acc_ax.axhline(0.95, color="0.6", lw=0.8, ls="--")
     for ax in (acc_ax, norm_ax):
         if not mod.empty:
-            ax.set_xscale("log")
+            style.count_axis(ax, "x", log=True)
     acc_ax.set(xlabel="full-batch step (log)", ylabel="accuracy (dotted train, solid held-out)", ylim=(-0.02, 1.02),
                title="accuracy; vertical lines: fit (dotted) and generalisation (solid) steps")
     norm_ax.set(xlabel="full-batch step (log)", ylabel="total weight norm", title="weight norm (weight decay shrinks it)")

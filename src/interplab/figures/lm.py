@@ -31,7 +31,7 @@ def teacher_loss(history: pd.DataFrame, summary: Mapping[str, Any], path: str | 
                label=f"unigram entropy {summary['unigram_entropy']:.2f} nats (frequency-only model)")
     ax.axhline(math.log(summary["vocab_size"]), color="0.3", ls=":", lw=1,
                label=f"ln(vocab) {math.log(summary['vocab_size']):.2f} nats (uniform guess)")
-    ax.set_xscale("log")
+    style.count_axis(ax, log=True)
     ax.margins(x=0.08)
     ax.set_xlabel("training tokens seen")
     ax.set_ylabel("cross-entropy (nats / token)")

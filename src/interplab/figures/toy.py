@@ -22,14 +22,6 @@ def _teacher_label(teacher_width: int) -> str:
     return "direct (no teacher)" if teacher_width < 0 else f"teacher d_T = {teacher_width}"
 
 
-def _log_width_axis(ax) -> None:
-    """Log-scaled width axis labelled with plain integers (1, 2, 5, 10, …), not powers of ten."""
-    ax.set_xscale("log")
-    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-
-
 def _grid(n_rows: int, n_cols: int, w: float = 2.6, h: float = 2.2, **kw):
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(w * n_cols + 0.8, h * n_rows + 0.8), squeeze=False, **kw)
     return fig, axes
@@ -66,7 +58,7 @@ def loss_floor_curves(curves: pd.DataFrame, summary: pd.DataFrame, path: str | P
                 at = c[c["student_width"] == row["measured_critical_width"]]
                 ax.plot(at["student_width"], at["loss_mean"] / at["target_mass"], marker="D", ms=7, mfc="none",
                         mec=color, mew=1.6, ls="")
-            _log_width_axis(ax)
+            style.plain_log_axis(ax, "x")
             ax.set_ylim(-0.02, 1.02)
             if i == 0:
                 ax.set_title(f"α = {alpha:g}")
@@ -184,11 +176,8 @@ def floor_vs_dstar(per_seed: pd.DataFrame, summary: pd.DataFrame, path: str | Pa
     lo = 0.7 * min(per_seed["predicted_critical_width"].min(), per_seed["measured_critical_width"].min())
     hi = 1.4 * max(per_seed["predicted_critical_width"].max(), per_seed["measured_critical_width"].max())
     ax.plot([lo, hi], [lo, hi], "k--", lw=1)
-    _log_width_axis(ax)
-    ax.set_yscale("log")
-    ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    style.plain_log_axis(ax, "x")
+    style.plain_log_axis(ax, "y")
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
     ax.set_aspect("equal")

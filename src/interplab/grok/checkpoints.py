@@ -75,7 +75,8 @@ def checkpoint_entries(run_dir: str | Path, epochs) -> list[dict]:
 
 def load_model(run_dir: str | Path, epoch: int, device: str = "cpu") -> torch.nn.Module:
     """Rebuild a finished run's model and load the weights it had after `epoch` epochs (eval mode)."""
-    from interplab.grok.runs import build_model, spec_from_dict
+    from interplab.grok.models import build_model
+    from interplab.grok.runs import spec_from_dict
 
     record = manifest(run_dir)
     entries = {int(entry["epoch"]): entry for entry in record["checkpoints"]}

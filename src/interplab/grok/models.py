@@ -19,6 +19,9 @@ import torch
 import torchvision
 from torch import nn
 
+from interplab.grok.runs import CAMELYON, RunSpec
+from interplab.io import stable_seed
+
 RESNET_BLOCKS = ("layer1", "layer2", "layer3", "layer4")
 
 
@@ -128,3 +131,20 @@ def resnet_block_features(model: nn.Module, x: torch.Tensor) -> dict[str, torch.
         h = getattr(model, block)(h)
         features[block] = h.mean(dim=(2, 3))
     return features
+
+
+def build_model(spec: RunSpec) -> torch.nn.Module:
+    """The run's architecture with default initialisation."""
+    if spec.task == CAMELYON:
+        return resnet18(num_classes=2)
+    s = spec.setup
+    return ModularAdditionTransformer(s.p, s.d_model, s.n_heads, s.d_mlp)
+
+
+def init_model(spec: RunSpec) -> torch.nn.Module:
+    """The run's initial model: seeded default init (shared across regimes), then × init_scale."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(stable_seed("grok-init", spec.task, spec.seed))
+        model = build_model(spec)
+    scale_parameters_(model, spec.regime.init_scale)
+    return model

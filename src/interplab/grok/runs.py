@@ -11,11 +11,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-import torch
-
 from interplab.grok.checkpoints import checkpoint_schedule
 from interplab.grok.data import SplitConfig
-from interplab.grok.models import ModularAdditionTransformer, resnet18, scale_parameters_
 from interplab.io import stable_seed
 
 CAMELYON = "camelyon17"
@@ -67,23 +64,6 @@ class RunSpec:
     def heldout_split(self) -> str:
         """The split whose accuracy the study is about: the OOD hospital, or the held-out pairs."""
         return "ood" if self.task == CAMELYON else "test"
-
-
-def build_model(spec: RunSpec) -> torch.nn.Module:
-    """The run's architecture with default initialisation."""
-    if spec.task == CAMELYON:
-        return resnet18(num_classes=2)
-    s = spec.setup
-    return ModularAdditionTransformer(s.p, s.d_model, s.n_heads, s.d_mlp)
-
-
-def init_model(spec: RunSpec) -> torch.nn.Module:
-    """The run's initial model: seeded default init (shared across regimes), then × init_scale."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(stable_seed("grok-init", spec.task, spec.seed))
-        model = build_model(spec)
-    scale_parameters_(model, spec.regime.init_scale)
-    return model
 
 
 def spec_to_dict(spec: RunSpec) -> dict:

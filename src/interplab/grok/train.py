@@ -21,10 +21,11 @@ import torch.nn.functional as F
 
 from interplab.grok import checkpoints as ckpt
 from interplab.grok.grokfast import GrokfastEMA
-from interplab.grok.models import group_norms
-from interplab.grok.runs import RunSpec, init_model, spec_to_dict
+from interplab.grok.models import group_norms, init_model
+from interplab.grok.runs import RunSpec, spec_to_dict
 from interplab.grok.tasks import Task
 from interplab.io import atomic_path, check_finite, provenance, sha256_file, sha256_json, write_json, write_table
+from interplab.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ def train_run(spec: RunSpec, task: Task, run_dir: str | Path, device: str = "cpu
         log.info("%s: resuming after epoch %d", spec.name, start)
 
     model.train()
+    progress = Progress(spec.name, spec.epochs, "epochs", done=start)
     for epoch in range(start + 1, spec.epochs + 1):
         train_epoch(model, task, optimizer, grokfast, epoch)
         is_checkpoint = epoch in spec.checkpoints
@@ -127,9 +129,10 @@ def train_run(spec: RunSpec, task: Task, run_dir: str | Path, device: str = "cpu
             _save_resume(run_dir, {"fingerprint": fingerprint, "epoch": epoch, "history": history,
                                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                    "grokfast": grokfast.state_dict() if grokfast is not None else None})
-            last = history[-1]
-            log.info("%s: epoch %d  %s", spec.name, epoch,
-                     "  ".join(f"{s} acc {last[f'{s}_acc']:.3f}" for s in task.splits))
+        last = history[-1]  # the latest evaluation, from this epoch or an earlier one
+        accuracies = "  ".join(f"{s} acc {last[f'{s}_acc']:.3f}" for s in task.splits)
+        progress.update(epoch, f"at epoch {last['epoch']}: {accuracies}", force=is_checkpoint)
+    progress.finish()
 
     frame = pd.DataFrame(history)
     prov = provenance(spec_dict, inputs=inputs, seed=spec.seed, device=device)

@@ -39,33 +39,12 @@ import torch
 from interplab.grok.checkpoints import HISTORY, checkpoint_epochs, load_model
 from interplab.grok.features import block_features, run_splits
 from interplab.interventions import erasure, neurons, probes, steering
+from interplab.interventions.config import FINAL, PEAK_OOD, InterventionConfig
 from interplab.io import read_table, stable_seed
+from interplab.progress import Progress
 
 HEAD_LAYER = "layer4"
-PEAK_OOD, FINAL = "peak_ood", "final"
 Head = Callable[[np.ndarray], np.ndarray]
-
-
-@dataclass(frozen=True)
-class InterventionConfig:
-    """The `interventions` config keys one run's tables depend on (criteria and tests live in across_runs)."""
-
-    checkpoint: str | int = PEAK_OOD
-    probe_test_fraction: float = 0.3
-    inlp_rounds: int = 5
-    steering_strengths: tuple[float, ...] = (-3, -2, -1, 0, 1, 2, 3)
-    random_draws: int = 5
-    neuron_k: tuple[int, ...] = (0, 8, 16, 32, 64, 128)
-    random_k_draws: int = 5
-    ablation: str = "mean"
-    bootstrap_samples: int = 1000
-    seed: int = 0
-
-    @classmethod
-    def from_config(cls, section: dict) -> "InterventionConfig":
-        fields = cls.__dataclass_fields__
-        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in section.items() if k in fields}
-        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -226,11 +205,19 @@ def run_interventions(run_dir: str | Path, cfg: InterventionConfig, device: str 
     splits = run_splits(run_dir)
     train, ood = splits["train"], splits["ood"]
     hospital, tumour = train.hospitals.numpy(), train.labels.numpy()
-    train_features = {e: _numpy(block_features(run_dir, e, train, device)) for e in checkpoint_epochs(run_dir)}
+    epochs = checkpoint_epochs(run_dir)
+    builders = (("ablation", ablation_table), ("steering", steering_table), ("neurons", neuron_table))
+    progress = Progress(f"interventions on {Path(run_dir).name}", len(epochs) + 1 + len(builders), "parts")
+    train_features = {e: _numpy(block_features(run_dir, e, train, device))
+                      for e in progress.track(epochs)}  # one part per checkpoint's features
     data = LayerData(train=train_features[epoch][HEAD_LAYER], hospital=hospital, tumour=tumour,
                      ood=_numpy(block_features(run_dir, epoch, ood, device))[HEAD_LAYER],
                      ood_tumour=ood.labels.numpy(), head=fc_head(load_model(run_dir, epoch)))
     tables = {"probes": probe_table(train_features, hospital, tumour, cfg).assign(selected=lambda t: t["epoch"] == epoch)}
-    for name, build in (("ablation", ablation_table), ("steering", steering_table), ("neurons", neuron_table)):
+    progress.update(progress.done + 1, f"probes: {len(tables['probes'])} rows; interventions at epoch {epoch}",
+                    force=True)
+    for name, build in builders:
         tables[name] = build(data, cfg).assign(epoch=epoch)
+        progress.update(progress.done + 1, f"{name}: {len(tables[name])} rows", force=True)
+    progress.finish()
     return tables

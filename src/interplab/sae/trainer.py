@@ -29,7 +29,8 @@ import pandas as pd
 import torch
 from safetensors import safe_open
 
-from interplab.io import check_finite, sha256_json
+from interplab.io import GrowingCsv, check_finite, sha256_json
+from interplab.progress import Progress
 from interplab.sae.buffer import ActivationSource, mixed_batches
 from interplab.sae.checkpoint import FINAL, WEIGHT_NAMES, WorkDir, snapshot_schedule
 from interplab.sae.l1 import L1Policy, LambdaController
@@ -206,12 +207,14 @@ class FusedStep:
 
 @dataclass(frozen=True)
 class Member:
-    """One SAE of a group: its config, its work dir (snapshots, resume state) and the columns of the
-    group's rows it reads (one layer of a multi-layer source; None: all of them)."""
+    """One SAE of a group: its config, its work dir (snapshots, resume state), the columns of the
+    group's rows it reads (one layer of a multi-layer source; None: all of them) and where its
+    training log grows while it trains (None: kept in memory only)."""
 
     cfg: TrainConfig
     work_dir: str | Path
     columns: slice | None = None
+    log_path: str | Path | None = None
 
     @property
     def column_slice(self) -> slice:
@@ -238,6 +241,9 @@ class _MemberRun:
         self.rows: list[list[float]] = []
         self.pending: list[tuple[int, torch.Tensor]] = []
         self.start = self._resume()
+        self.csv = GrowingCsv(member.log_path, LOG_COLUMNS) if member.log_path is not None else None
+        if self.csv is not None:
+            self.csv.rewrite(self.rows)  # a resumed run drops the rows logged after its snapshot
 
     def _resume(self) -> int | None:
         """The step the saved state ends at, or None when the member starts afresh."""
@@ -302,13 +308,18 @@ class _MemberRun:
         return Snapshot(name, step, step * self.cfg.batch_size, l1_coefficient, self.input_scale)
 
     def flush_log(self) -> None:
-        """Move the logged device tensors to host rows (the only host syncs of the loop), and stop the
-        run if training went non-finite: NaN weights must never reach a snapshot."""
+        """Move the logged device tensors to host rows and the growing CSV (the only host syncs of the
+        loop: at snapshots and progress lines), and stop the run if training went non-finite: NaN
+        weights must never reach a snapshot."""
+        new = []
         for step, stats in self.pending:
             check_finite(stats, f"SAE training statistics at step {step} (MSE, L1, loss, L0, λ)",
                          "the activations or the optimiser diverged; check the input cache and sae.lr")
-            self.rows.append([step, step * self.cfg.batch_size, *stats.tolist()])
+            new.append([step, step * self.cfg.batch_size, *stats.tolist()])
         self.pending.clear()
+        self.rows.extend(new)
+        if self.csv is not None:
+            self.csv.append(new)
 
 
 class GroupTrainer:
@@ -358,6 +369,8 @@ class GroupTrainer:
         first_step = min(starts.values())
         stream = self._stream(start_step=first_step)
         by_step = {step: name for name, step in schedule.items()}
+        progress = Progress(f"SAE training ({len(runs)} SAEs)", cfg.n_steps * cfg.batch_size, "tokens",
+                            done=first_step * cfg.batch_size)
         for step in range(first_step + 1, cfg.n_steps + 1):
             rows = next(stream)
             measure = step % cfg.log_every == 0 or step in by_step or step == 1
@@ -367,12 +380,30 @@ class GroupTrainer:
                 run.step(rows, step, measure)
                 if step in by_step:
                     snapshots[key].append(run.snapshot(by_step[step], step))
+            if measure and progress.due(step * cfg.batch_size):  # the clock only on logging steps; the flush syncs only then
+                self._report(progress, step)
+        for run in runs.values():
+            run.flush_log()
+        progress.finish(self._latest(), done=cfg.n_steps * cfg.batch_size)
         result = {}
         for key, run in runs.items():
-            run.flush_log()
             result[key] = TrainingRun(snapshots[key], pd.DataFrame(run.rows, columns=LOG_COLUMNS),
                                       resumed_from_step=starts[key])
         return result
+
+    def _report(self, progress: Progress, step: int) -> None:
+        """A progress line, after moving every member's logged rows to the host and its CSV."""
+        for run in self.runs.values():
+            run.flush_log()
+        progress.update(step * self.cfg.batch_size, self._latest())
+
+    def _latest(self) -> str:
+        """The range over members of the last logged MSE and L0: enough to see training is sane."""
+        last = [run.rows[-1] for run in self.runs.values() if run.rows]
+        if not last:
+            return ""
+        mse, l0 = [row[LOG_COLUMNS.index("mse")] for row in last], [row[LOG_COLUMNS.index("l0")] for row in last]
+        return f"mse {min(mse):.4g}–{max(mse):.4g}, L0 {min(l0):.1f}–{max(l0):.1f}"
 
     def _stream(self, start_step: int = 0):
         cfg = self.cfg

@@ -55,6 +55,15 @@ def checkpoint_label(step: int, steps: int) -> str:
     return "final" if step == steps else f"step{step}"
 
 
+def revision_step(revision: str, final_step: int | None) -> int | None:
+    """The training step a revision name stands for: `step{N}` → N (local or Pythia's hub branches),
+    `final` → `final_step`; None for a name without one (e.g. a hub branch `main`)."""
+    if revision == "final":
+        return final_step
+    match = re.fullmatch(r"step(\d+)", revision)
+    return int(match.group(1)) if match else None
+
+
 def local_checkpoint_dir(teacher_dir: str | Path, revision: str) -> Path:
     """The local teacher's HF directory for a revision label: `final` or `step{N}` -> ckpt-{N}."""
     if revision == "final":

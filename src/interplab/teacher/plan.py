@@ -68,3 +68,8 @@ def lm_plan(model: Mapping[str, Any]) -> LMPlan:
     return LMPlan(source=source, name=model["name"], label=label, revisions=tuple(model["revisions"]),
                   layers=layers, corpus=corpus,
                   stream_seed=model["corpus"]["seed"], teacher=teacher, checkpoints=checkpoints)
+
+
+def depth_layer(n_layers: int, depth: float) -> int:
+    """The block at relative depth `depth` (0.5 → the middle block, 12 of Pythia-410M's 24)."""
+    return min(n_layers - 1, int(round(depth * n_layers)))

@@ -18,6 +18,7 @@ import torch
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
 from interplab.io import PathLike, atomic_directory, sha256_file, write_json
+from interplab.progress import Progress
 from interplab.teacher.bridge import PROVENANCE_FILE, WEIGHTS_FILE, WEIGHTS_HASH_KEY
 from interplab.runtime import seed_everything
 from interplab.teacher.config import TeacherConfig, checkpoint_label, checkpoint_steps
@@ -92,6 +93,8 @@ def train_teacher(cfg: TeacherConfig, streams: Mapping[str, torch.Tensor], token
     schedule = set(checkpoint_steps(cfg.steps, cfg.checkpoint_factor))
     tokens_per_step = cfg.batch_size * cfg.context_length
     history: list[dict[str, float]] = []
+    progress = Progress("teacher training", cfg.steps * tokens_per_step, "tokens")
+    train_loss = float("nan")  # the last logged one: reading it per step would sync a GPU
     for step in range(cfg.steps + 1):
         if step in schedule:
             loss = heldout_loss(model, heldout, cfg.batch_size)
@@ -109,9 +112,11 @@ def train_teacher(cfg: TeacherConfig, streams: Mapping[str, torch.Tensor], token
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         if step % cfg.log_every == 0 or step == cfg.steps - 1:
-            history.append({"step": step + 1, "tokens": (step + 1) * tokens_per_step, "train_loss": loss.item(),
+            train_loss = loss.item()
+            history.append({"step": step + 1, "tokens": (step + 1) * tokens_per_step, "train_loss": train_loss,
                             "lr": optimizer.param_groups[0]["lr"]})
-            log.info("step %d/%d: train loss %.4f", step + 1, cfg.steps, loss.item())
+        progress.update((step + 1) * tokens_per_step, f"step {step + 1}/{cfg.steps}, train loss {train_loss:.4f}")
+    progress.finish()
     return pd.DataFrame(history)
 
 
