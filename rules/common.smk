@@ -1,5 +1,6 @@
 # Config validation, wildcard pinning and the config helpers every rule's params use.
 import dataclasses
+from types import SimpleNamespace
 
 from interplab.config import load_schema, validate_config
 
@@ -256,6 +257,38 @@ def kd_training_logs(wildcards):
 
 def kd_sae_weights(wildcards):
     return sae_outputs(wildcards.trial, wildcards.model, wildcards.ckpt, wildcards.layer)["weights"]
+
+
+# CE loss with the reconstruction spliced in (interplab.sae.evaluate): one job per (model, ckpt, layer)
+# serves every snapshot of every trial of that layer from one LM forward per batch. Only with an LM.
+KD_SPLICE = LM is not None and KD["splice_tokens"] > 0
+
+
+def kd_splice_files(trial, model, ckpt, layer):
+    return [f"{RESULTS}/kd/{trial}/{model}/{ckpt}/L{layer}/{s}.splice.json" for s in SAE.snapshots]
+
+
+def kd_trial_splice_records(wildcards):
+    """Every splice record of a trial (none without an LM: its table's splice columns are then NaN)."""
+    if not KD_SPLICE:
+        return []
+    return [path for ckpt in SAE.ckpts for layer in SAE_LAYERS
+            for path in kd_splice_files(wildcards.trial, SAE.model, ckpt, layer)]
+
+
+def kd_splice_inputs(wildcards):
+    """The token streams and LM checkpoint (as the cache job reads them), the layer's held-out cache
+    (its mean is the mean-ablation value) and every trial's snapshot weights at that layer."""
+    weights = [w for trial in SAE.trials
+               for w in sae_outputs(trial, wildcards.model, wildcards.ckpt, wildcards.layer)["weights"]]
+    return {**cache_inputs(wildcards), "cache": sae_cache_input(wildcards), "weights": weights}
+
+
+def kd_splice_members(wildcards):
+    """(trial, snapshot, snapshot directory) of every SAE one splice job evaluates, in output order."""
+    return [{"trial": trial, "snapshot": s, "dir": d} for trial in SAE.trials
+            for s, d in zip(SAE.snapshots, sae_snapshot_dirs(SimpleNamespace(trial=trial, model=wildcards.model,
+                                                                          ckpt=wildcards.ckpt, layer=wildcards.layer)))]
 
 
 def kd_checkpoint_steps():

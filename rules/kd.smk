@@ -3,7 +3,7 @@
 for _trial in SAE.trials:
     register_targets("kd", [f"{RESULTS}/kd/{_trial}/metrics.csv"])
     register_targets("kd", [f"{RESULTS}/figures/sae/{_trial}/{fig}.png" for fig in kd_figures(_trial)])
-register_targets("kd", [f"{RESULTS}/figures/sae/compare_trials.png"])
+register_targets("kd", [f"{RESULTS}/figures/sae/compare_trials.png", f"{RESULTS}/figures/sae/evaluation_pareto.png"])
 if len(SAE.ckpts) > 1:
     register_targets("kd", [f"{RESULTS}/figures/sae/{trial}/checkpoint_dynamics.png" for trial in SAE.trials])
 
@@ -45,10 +45,49 @@ rule kd_measure:
         "../scripts/kd_measure.py"
 
 
+if KD_SPLICE:
+
+    rule kd_splice:
+        """CE loss recovered and KL with every SAE of one layer (all trials, all snapshots) spliced into
+        the LM, one forward per batch of held-out sequences (interplab.sae.evaluate)."""
+        input:
+            unpack(kd_splice_inputs),
+        output:
+            [path for trial in SAE.trials for path in kd_splice_files(trial, "{model}", "{ckpt}", "{layer}")],
+        params:
+            members=kd_splice_members,
+            source=LM.source,
+            name=LM.name,
+            dtype=config["model"]["dtype"],
+            splice_tokens=KD["splice_tokens"],
+            batch_size=KD["splice_batch_size"],
+            snapshot_tokens=dict(SAE.snapshot_tokens),
+            device=config["device"],
+        wildcard_constraints:
+            model=pinned([SAE.model]),
+            ckpt=pinned(SAE.ckpts),
+            layer=pinned(SAE_LAYERS),
+        log:
+            f"{LOGS}/kd/splice/{{model}}/{{ckpt}}/L{{layer}}.log",
+        benchmark:
+            f"{BENCH}/kd/splice/{{model}}/{{ckpt}}/L{{layer}}.tsv"
+        threads: 1
+        resources:
+            mem_mb=by_attempt(4000),
+            runtime=by_attempt(60),
+            gpu=1,
+        conda:
+            "../envs/lm.yaml"
+        script:
+            "../scripts/kd_splice.py"
+
+
 rule kd_table:
-    """One row per (model, ckpt, layer, snapshot) of a trial; predicted floors per student width."""
+    """One row per (model, ckpt, layer, snapshot) of a trial, with the splice metrics where an LM was
+    spliced (NaN otherwise); predicted floors per student width; the feature-density histogram."""
     input:
-        kd_trial_records,
+        records=kd_trial_records,
+        splice=kd_trial_splice_records,
     output:
         metrics=report(
             f"{RESULTS}/kd/{{trial}}/metrics.csv",
@@ -57,6 +96,7 @@ rule kd_table:
             subcategory="trial {trial}",
         ),
         floors=f"{RESULTS}/kd/{{trial}}/floors.csv",
+        density=f"{RESULTS}/kd/{{trial}}/density.csv",
     wildcard_constraints:
         trial=pinned(SAE.trials),
     log:
@@ -151,3 +191,29 @@ rule sae_dynamics_figure:
         "../envs/lm.yaml"
     script:
         "../scripts/sae_dynamics_figure.py"
+
+
+rule sae_evaluation_figure:
+    """L0 against FVU and against CE loss recovered, every trial and snapshot at the primary checkpoint."""
+    input:
+        expand(f"{RESULTS}/kd/{{trial}}/metrics.csv", trial=SAE.trials),
+    output:
+        png=report(
+            f"{RESULTS}/figures/sae/evaluation_pareto.png",
+            caption="../report/sae/evaluation_pareto.rst",
+            category=REPORT["sae"],
+            subcategory="all trials",
+        ),
+        pdf=f"{RESULTS}/figures/sae/evaluation_pareto.pdf",
+    params:
+        trials=list(SAE.trials),
+        primary_ckpt=SAE.ckpts[-1],
+    log:
+        f"{LOGS}/figures/sae/evaluation_pareto.log",
+    benchmark:
+        f"{BENCH}/figures/sae/evaluation_pareto.tsv"
+    localrule: True
+    conda:
+        "../envs/lm.yaml"
+    script:
+        "../scripts/sae_evaluation_figure.py"

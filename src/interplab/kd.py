@@ -22,6 +22,10 @@ import torch
 
 from interplab import theory
 
+# SAEBench's feature-density convention: a latent firing on more than 10% of tokens is "dense"
+# (a near-constant direction rather than a feature).
+DENSE_THRESHOLD = 0.1
+
 
 class Autoencoder(Protocol):
     def encode(self, x: torch.Tensor) -> torch.Tensor: ...
@@ -45,8 +49,11 @@ class KDMetrics:
     dstar_unique: float
     mse: float
     fvu: float
+    explained_variance: float  # 1 − FVU = 1 − Σ‖x − x̂‖² / Σ‖x − mean(x)‖² (SAELens / SAEBench's name)
+    dense: int  # latents firing on more than DENSE_THRESHOLD of the tokens
     total_mass: float
     spectrum: list[float] = field(repr=False)  # E[z²] of the alive latents, descending
+    firing_frequency: list[float] = field(repr=False)  # per latent, fraction of tokens it fires on
     floor_widths: list[int] = field(repr=False)
     floor_refined: list[float] = field(repr=False)
     floor_naive: list[float] = field(repr=False)
@@ -152,6 +159,7 @@ def from_statistics(stats: dict, alive_threshold: float = 1e-5, widths: Sequence
     mean = stats["sum_x"].numpy() / n_tokens
     total_var = float(stats["sum_x2"].numpy().sum() - n_tokens * (mean**2).sum())
     spectrum = np.sort(stats["sq"].numpy()[alive] / n_tokens)[::-1]
+    fvu = stats["sse"] / total_var if total_var > 0 else math.nan
     if widths is None:  # up to the teacher's width, and past d*_S so the curve reaches its end
         widths = student_widths(max(d_in, math.ceil(1.25 * dstar)) if dstar == dstar else d_in)
     widths = list(widths)
@@ -174,9 +182,12 @@ def from_statistics(stats: dict, alive_threshold: float = 1e-5, widths: Sequence
         alpha_unique=alpha_unique,
         dstar_unique=dstar_unique,
         mse=stats["sse"] / (n_tokens * d_in),
-        fvu=stats["sse"] / total_var if total_var > 0 else math.nan,
+        fvu=fvu,
+        explained_variance=1.0 - fvu,
+        dense=int((freq > DENSE_THRESHOLD).sum()),
         total_mass=float(spectrum.sum()),
         spectrum=spectrum.tolist(),
+        firing_frequency=freq.tolist(),
         floor_widths=[int(w) for w in widths],
         floor_refined=refined,
         floor_naive=naive,
@@ -223,4 +234,24 @@ def floors_table(records: Iterable[Mapping]) -> pd.DataFrame:
     """One row per (snapshot record, student width): predicted refined and naive floors."""
     rows = [{**{k: r[k] for k in IDENTITY}, "d_student": w, "floor_refined": fr, "floor_naive": fn}
             for r in records for w, fr, fn in zip(r["floor_widths"], r["floor_refined"], r["floor_naive"])]
+    return pd.DataFrame(rows)
+
+
+# log10 firing-frequency bins of the density histogram: [-8, 0] in quarter decades; a latent that
+# fired on fewer than 1e-8 of the tokens falls in the lowest bin, one that never fired in none.
+DENSITY_EDGES = np.linspace(-8.0, 0.0, 33)
+
+
+def density_table(records: Iterable[Mapping]) -> pd.DataFrame:
+    """Feature-density histogram per snapshot record: one row per log10-frequency bin with its latent
+    count, plus the record's never-fired, dead (below the alive threshold) and dense counts."""
+    rows = []
+    for r in records:
+        freq = np.asarray(r["firing_frequency"], dtype=float)
+        fired = freq[freq > 0]
+        counts, _ = np.histogram(np.clip(np.log10(fired), DENSITY_EDGES[0], DENSITY_EDGES[-1]), DENSITY_EDGES)
+        ident = {k: r[k] for k in IDENTITY}
+        extra = {"never_fired": int((freq == 0).sum()), "dead": r["dead"], "dense": r["dense"]}
+        rows += [{**ident, "log10_lo": lo, "log10_hi": hi, "latents": int(c), **extra}
+                 for lo, hi, c in zip(DENSITY_EDGES[:-1], DENSITY_EDGES[1:], counts)]
     return pd.DataFrame(rows)

@@ -5,6 +5,7 @@ The SAE stage's own test (synthetic source) covers trials, resume and ground tru
 import json
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -104,6 +105,28 @@ def test_kd_metrics_for_every_checkpoint_layer_and_snapshot(lm_workdir):
     assert floors.groupby(["ckpt", "layer", "snapshot"])["floor_refined"].apply(lambda f: f.is_monotonic_decreasing).all()
 
 
+def test_splice_metrics_for_every_snapshot(lm_workdir):
+    """SAELens / SAEBench metrics next to the KD ones: explained variance, CE with the reconstruction
+    spliced in (against the clean forward and both ablations), KL, and the feature-density record."""
+    metrics = pd.read_csv(lm_workdir / "results/kd/B/metrics.csv")
+    columns = ["explained_variance", "dense", "ce_clean", "ce_spliced", "ce_zero_ablation", "ce_mean_ablation",
+               "ce_recovered_zero", "ce_recovered_mean", "kl_clean_spliced"]
+    assert len(metrics) == 8 and metrics[columns].notna().all().all()
+    assert np.isfinite(metrics[columns].to_numpy(dtype=float)).all()
+    assert (metrics["explained_variance"] - (1 - metrics["fvu"])).abs().max() < 1e-12
+    assert (metrics["splice_tokens"] == 496).all(), "the 512 held-out tokens: 16 sequences × 31 predictions"
+    assert (metrics["kl_clean_spliced"] > 0).all()
+    # one forward per batch serves every snapshot of a layer: the references are shared
+    assert (metrics.groupby(["ckpt", "layer"])[["ce_clean", "ce_zero_ablation", "ce_mean_ablation"]].nunique() == 1).all().all()
+    rec = json.loads((lm_workdir / "results/kd/B/tiny-neox/final/L01/final.splice.json").read_text())
+    assert rec["ce_recovered_convention"] == "zero" and rec["provenance"]["inputs"]["sae"]["sha256"]
+    density = pd.read_csv(lm_workdir / "results/kd/B/density.csv")
+    per_snapshot = density.groupby(["ckpt", "layer", "snapshot"])
+    assert len(per_snapshot) == 8
+    assert ((per_snapshot["latents"].sum() + per_snapshot["never_fired"].first()) == 64).all()
+    assert_figure_drawn_from_current_tables(lm_workdir, "results/figures/sae/evaluation_pareto.png", None)
+
+
 @pytest.mark.parametrize("path", ["B/premium_heatmap", "B/metric_vs_tokens", "compare_trials",
                                   "B/checkpoint_dynamics"])
 def test_sae_figures_follow_config(lm_workdir, path):
@@ -143,14 +166,16 @@ def test_config_changes_rerun_exactly_the_jobs_they_affect(lm_workdir):
         config["kd"]["student_widths"] = [1, 2, 4]
 
     floors_after = {"distill_floors": 1, "distill_figure": 2}
-    sae_and_after = {"sae_train_L00_01": 2, "kd_measure": 4, "kd_table": 1, "sae_figure": 2, "sae_compare_trials": 1,
-                     "sae_dynamics_figure": 1, "publish_trial": 1, "all": 1, **floors_after}
+    sae_and_after = {"sae_train_L00_01": 2, "kd_measure": 4, "kd_splice": 4, "kd_table": 1, "sae_figure": 2,
+                     "sae_compare_trials": 1, "sae_evaluation_figure": 1, "sae_dynamics_figure": 1, "publish_trial": 1,
+                     "all": 1, **floors_after}
     assert planned_jobs(lm_workdir, "all", change=teacher_lr) == {
         "teacher_train": 1, "teacher_figure": 1, "cache_build": 2, "distill_student": 2, "distill_probe": 1,
         **sae_and_after}
     assert planned_jobs(lm_workdir, "all", change=shard_size) == {"cache_build": 2, **sae_and_after}
     assert planned_jobs(lm_workdir, "all", change=kd_widths) == {
-        "kd_measure": 4, "kd_table": 1, "sae_figure": 2, "sae_compare_trials": 1, "sae_dynamics_figure": 1,
+        "kd_measure": 4, "kd_table": 1, "sae_figure": 2, "sae_compare_trials": 1, "sae_evaluation_figure": 1,
+        "sae_dynamics_figure": 1,
         "publish_trial": 1, "all": 1, **floors_after}
 
 

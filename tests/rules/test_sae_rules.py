@@ -107,6 +107,15 @@ def test_kd_records_carry_the_ground_truth(sae_workdir):
     assert_figure_drawn_from_current_tables(sae_workdir, "results/figures/sae/C/kd_quantities.png", "kd_quantities")
 
 
+def test_no_lm_no_splice_metrics(sae_workdir):
+    """The synthetic source has no language model: the CE columns are there, NaN, and no job spliced."""
+    metrics = pd.read_csv(sae_workdir / "results/kd/C/metrics.csv")
+    assert metrics[["ce_clean", "ce_recovered_zero", "ce_recovered_mean", "kl_clean_spliced"]].isna().all().all()
+    assert (metrics["explained_variance"] - (1 - metrics["fvu"])).abs().max() < 1e-12
+    assert not list((sae_workdir / "results/kd/C").rglob("*.splice.json"))
+    assert (sae_workdir / "results/figures/sae/evaluation_pareto.png").is_file()
+
+
 def test_config_changes_rerun_exactly_the_jobs_they_affect(sae_workdir):
     def add_trial(config):
         config["sae"]["trials"]["D"] = {"l1_form": "sum", "l1_coefficient": 1.0e-3, "adaptive": None}
@@ -127,11 +136,11 @@ def test_config_changes_rerun_exactly_the_jobs_they_affect(sae_workdir):
     # Every trial of a layer group trains in one job (one pass over the data), so a change to one
     # trial reruns the group and the measurements of every trial it wrote.
     per_trial = {"sae_recovery": 1, "kd_measure": 1, "kd_table": 1, "sae_figure": 1}
-    group = {"sae_train_L00": 1, "sae_compare_trials": 1, "all": 1}
+    group = {"sae_train_L00": 1, "sae_compare_trials": 1, "sae_evaluation_figure": 1, "all": 1}
     both_trials = {**group, **{k: 2 * v for k, v in per_trial.items()}}
     assert planned_jobs(sae_workdir, "all", change=add_trial) == {**group, **{k: 3 * v for k, v in per_trial.items()}}
     assert planned_jobs(sae_workdir, "all", change=threads) == {}, "threads do not change the numbers"
     assert planned_jobs(sae_workdir, "all", change=trial_lambda) == both_trials
     assert planned_jobs(sae_workdir, "all", change=shared_lr) == both_trials
     assert planned_jobs(sae_workdir, "all", change=alive_threshold) == {
-        "kd_measure": 2, "kd_table": 2, "sae_figure": 2, "sae_compare_trials": 1, "all": 1}
+        "kd_measure": 2, "kd_table": 2, "sae_figure": 2, "sae_compare_trials": 1, "sae_evaluation_figure": 1, "all": 1}
