@@ -32,4 +32,4 @@ with job(snakemake) as sm:  # noqa: F821
         rec["provenance"] = provenance({"alive_threshold": p.alive_threshold, "student_widths": p.student_widths},
                                        inputs={"sae": f"{sm.input.weights[p.snapshots.index(name)]}"})
         write_json(out, rec)
-        write_sparsity(sparsity, torch.tensor(metrics.density))
+        write_sparsity(sparsity, torch.tensor(metrics.firing_frequency))

@@ -53,13 +53,12 @@ class KDMetrics:
     dense: int  # latents firing on more than DENSE_THRESHOLD of the tokens
     total_mass: float
     spectrum: list[float] = field(repr=False)  # E[z²] of the alive latents, descending
-    firing_frequency: list[float] = field(repr=False)  # per latent, fraction of tokens it fires on
+    # Per latent, the fraction of the measured tokens it fired on: the density histogram's input, and
+    # SAELens's sparsity.safetensors (interplab.sae.export.write_sparsity) beside the record.
+    firing_frequency: list[float] = field(repr=False)
     floor_widths: list[int] = field(repr=False)
     floor_refined: list[float] = field(repr=False)
     floor_naive: list[float] = field(repr=False)
-    # Per latent, the fraction of the measured tokens it fired on: SAELens's sparsity.safetensors,
-    # written beside the record (interplab.sae.export.write_sparsity), not into it (d_sae numbers).
-    density: list[float] = field(repr=False)
 
     def scalars(self) -> dict:
         """The one-number metrics, for tables."""
@@ -191,7 +190,6 @@ def from_statistics(stats: dict, alive_threshold: float = 1e-5, widths: Sequence
         floor_widths=[int(w) for w in widths],
         floor_refined=refined,
         floor_naive=naive,
-        density=freq.tolist(),
     )
 
 
@@ -217,9 +215,8 @@ IDENTITY = ["trial", "model", "ckpt", "layer", "snapshot", "tokens"]
 
 
 def record(metrics: KDMetrics, **identity) -> dict:
-    """The JSON written per (trial, model, ckpt, layer, snapshot): identity keys plus every metric
-    but the per-latent density (its own file)."""
-    return {**identity, **{k: v for k, v in asdict(metrics).items() if k != "density"}}
+    """The JSON written per (trial, model, ckpt, layer, snapshot): identity keys plus every metric."""
+    return {**identity, **asdict(metrics)}
 
 
 def metrics_table(records: Iterable[Mapping]) -> pd.DataFrame:

@@ -135,7 +135,7 @@ def _export_trial(root: Path) -> tuple[Path, torch.Tensor]:
         measured = kd.measure_many({s: load_sae(dirs[s]) for s in SNAPSHOTS}, heldout.split(256))
         for snapshot, metrics in measured.items():
             sparsity = root / "kd" / f"L{layer:02d}" / f"{snapshot}.sparsity.safetensors"
-            write_sparsity(sparsity, torch.tensor(metrics.density))
+            write_sparsity(sparsity, torch.tensor(metrics.firing_frequency))
             files[(layer, snapshot)] = publish.SnapshotFiles(dirs[snapshot], pts[snapshot], sparsity)
             rows.append({"ckpt": "step1000", "layer": layer, "snapshot": snapshot, **metrics.scalars()})
     table = pd.DataFrame(rows)

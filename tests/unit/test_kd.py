@@ -34,8 +34,7 @@ def test_metrics_match_hand_computation():
     # width 0 keeps nothing; width 1 keeps ⌊2.72⌋ = 2 ≥ F → no floor.
     assert m.floor_refined == pytest.approx([3.5, 0.0, 0.0])
     assert m.floor_naive == pytest.approx([3.5, 0.0, 0.0])
-    assert m.density == pytest.approx([0.5, 0.25, 0.0])  # fraction of tokens each latent fired on
-    assert "density" not in kd.record(m, snapshot="final"), "d_sae numbers go to sparsity.safetensors, not the JSON"
+    assert m.firing_frequency == pytest.approx([0.5, 0.25, 0.0])  # fraction of tokens each latent fired on
 
 
 def test_batching_does_not_change_metrics():
