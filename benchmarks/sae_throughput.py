@@ -87,7 +87,7 @@ def ours(d_in: int, d_sae: int, n_timed: int) -> dict:
 
 
 def saelens(d_in: int, d_sae: int, n_timed: int) -> dict:
-    """SAELens's standard trainer step (`SAETrainer.step`), as in research/cpu_bench.md (a2)."""
+    """SAELens's standard trainer step (`SAETrainer.step`), as SAELens trains (its `SAETrainer.step`)."""
     from sae_lens import SAETrainer, StandardTrainingSAE, StandardTrainingSAEConfig
     from sae_lens.config import SAETrainerConfig
 
