@@ -87,7 +87,7 @@ def ours(d_in: int, d_sae: int, n_timed: int) -> dict:
 
 
 def saelens(d_in: int, d_sae: int, n_timed: int) -> dict:
-    """SAELens's standard trainer step (`SAETrainer.step`), as SAELens trains (its `SAETrainer.step`)."""
+    """SAELens's standard trainer step (`SAETrainer.step`), timed the same way as ours."""
     from sae_lens import SAETrainer, StandardTrainingSAE, StandardTrainingSAEConfig
     from sae_lens.config import SAETrainerConfig
 
