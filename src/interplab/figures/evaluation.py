@@ -50,7 +50,7 @@ def pareto(tables: Mapping[str, pd.DataFrame], path: str | Path, provenance=None
             ax.set_xticks([])
             ax.set_yticks([])
         else:
-            ax.set_xscale("log")
+            style.value_axis(ax, pd.concat([t["l0"] for t in tables.values()]), axis="x")  # plain ticks: 5, 10, 20…
             ax.set_xlabel("L0 (latents firing per token)")
             if higher_better:
                 ax.axhline(1.0, color="0.5", ls=":", lw=0.8)
