@@ -69,13 +69,12 @@ def quiet_libraries() -> None:
     """
     for variable in PROGRESS_BAR_VARIABLES:
         os.environ[variable] = "1"
-    if "huggingface_hub" in sys.modules:
-        from huggingface_hub.utils import disable_progress_bars
-
-        disable_progress_bars()
-    if "transformers" in sys.modules:
-        from transformers.utils import logging as transformers_logging
-
+    # Through sys.modules, never an import: a job without these libraries must not load them.
+    hub_utils = sys.modules.get("huggingface_hub.utils")
+    if hub_utils is not None:
+        hub_utils.disable_progress_bars()
+    transformers_logging = sys.modules.get("transformers.utils.logging")
+    if transformers_logging is not None:
         transformers_logging.disable_progress_bar()
     for category, message in HARMLESS_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=category)

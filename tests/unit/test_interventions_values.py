@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -24,12 +24,14 @@ FINITE = st.floats(-10, 10, allow_nan=False, width=64)
 # ------------------------------------------------------------------------------------------ erasure
 @PROPERTY
 @given(arrays(np.float64, (2, 4), elements=FINITE), arrays(np.float64, (3, 4), elements=FINITE))
+@example(np.full((2, 4), 1e-170), np.zeros((3, 4)))  # tiny weights still span their row (WWᵀ would underflow)
 def test_rowspace_projection_is_the_orthogonal_projection_onto_the_rows(weights, points):
     p = erasure.rowspace_projection(weights)
     # 1e-8: pinv's cutoff and float64 round-off on entries up to 10.
     assert np.allclose(p @ p, p, atol=1e-8) and np.allclose(p, p.T, atol=1e-8)
     assert np.allclose(p @ weights.T, weights.T, atol=1e-8), "the rows themselves are kept"
-    assert round(np.trace(p)) == np.linalg.matrix_rank(weights, tol=1e-8 * max(1.0, np.abs(weights).max()))
+    # The rank of the rows' span, which does not depend on their scale (tiny weights span it too).
+    assert round(np.trace(p)) == np.linalg.matrix_rank(weights, tol=1e-8 * np.abs(weights).max())
     erase = erasure.projection_eraser(p, center=points[0])
     once = erase(points)
     assert np.allclose(erase(once), once, atol=1e-8), "erasing twice changes nothing"

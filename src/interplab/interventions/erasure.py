@@ -17,8 +17,12 @@ Eraser = Callable[[np.ndarray], np.ndarray]
 
 
 def rowspace_projection(weights: np.ndarray) -> np.ndarray:
-    """P = Wᵀ(WWᵀ)⁺W: the orthogonal projection onto the span of W's rows ([d, d])."""
+    """P = Wᵀ(WWᵀ)⁺W: the orthogonal projection onto the span of W's rows ([d, d]). W is first scaled
+    to a largest entry of 1: the span does not depend on the scale, and tiny weights (a probe under
+    strong regularisation) would otherwise underflow in WWᵀ."""
     w = np.atleast_2d(np.asarray(weights, dtype=float))
+    scale = np.abs(w).max() if w.size else 0.0
+    w = w / scale if scale > 0 else w
     return w.T @ np.linalg.pinv(w @ w.T) @ w
 
 
