@@ -1,6 +1,8 @@
 """A tiny local GPT-NeoX teacher in HF format, built by the library itself, for LM tests."""
 from pathlib import Path
 
+import torch
+
 from interplab.teacher.corpus import stdlib_documents
 from interplab.teacher.tokenizer import train_tokenizer
 from interplab.teacher.config import TeacherConfig
@@ -18,5 +20,8 @@ def make_tiny_teacher(directory: Path, cfg: TeacherConfig = TINY) -> tuple[Path,
     """An untrained tiny GPT-NeoX and its tokenizer saved as one HF directory."""
     tokenizer = train_tokenizer(tiny_texts(), cfg.vocab_size)
     target = Path(directory) / "tiny"
-    save_checkpoint(build_model(cfg), tokenizer, target, {"test": True})
+    with torch.random.fork_rng(devices=[]):  # the same weights whatever ran before in the process
+        torch.manual_seed(0)
+        model = build_model(cfg)
+    save_checkpoint(model, tokenizer, target, {"test": True})
     return target, tokenizer
