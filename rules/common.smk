@@ -297,6 +297,18 @@ def kd_checkpoint_steps():
     return {ckpt: revision_step(ckpt, final) for ckpt in SAE.ckpts}
 
 
+def kd_contexts_inputs(wildcards):
+    """What the feature browser reads at the primary checkpoint: every layer's held-out cache and final
+    SAE, the token streams the cache rows index, and the tokenizer that decodes them."""
+    ckpt = SAE.ckpts[-1]
+    inputs = {"caches": [cache_dir(SAE.model, ckpt, layer) for layer in SAE.layers],
+              "weights": [sae_outputs(wildcards.trial, SAE.model, ckpt, layer)["weights"][-1] for layer in SAE_LAYERS],
+              "streams": f"{RESULTS}/tokens/{SAE.model}/streams.safetensors"}
+    if LM.source == "local":
+        inputs["tokenizer"] = f"{teacher_dir(SAE.model)}/tokenizer"
+    return inputs
+
+
 def kd_ground_truth(wildcards):
     """The synthetic source's true F and α, to compare the measured ones against (None for a real LM)."""
     if not SAE.synthetic:

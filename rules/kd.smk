@@ -4,6 +4,8 @@ for _trial in SAE.trials:
     register_targets("kd", [f"{RESULTS}/kd/{_trial}/metrics.csv"])
     register_targets("kd", [f"{RESULTS}/figures/sae/{_trial}/{fig}.png" for fig in kd_figures(_trial)])
 register_targets("kd", [f"{RESULTS}/figures/sae/compare_trials.png", f"{RESULTS}/figures/sae/evaluation_pareto.png"])
+if LM is not None:
+    register_targets("kd", [f"{RESULTS}/features/{trial}/index.html" for trial in SAE.trials])
 if len(SAE.ckpts) > 1:
     register_targets("kd", [f"{RESULTS}/figures/sae/{trial}/checkpoint_dynamics.png" for trial in SAE.trials])
 
@@ -217,3 +219,42 @@ rule sae_evaluation_figure:
         "../envs/lm.yaml"
     script:
         "../scripts/sae_evaluation_figure.py"
+
+
+if LM is not None:
+
+    rule sae_contexts:
+        """Max-activating held-out contexts of chosen latents of every final SAE of a trial, and its browser."""
+        input:
+            unpack(kd_contexts_inputs),
+        output:
+            records=[f"{RESULTS}/features/{{trial}}/L{layer}.json" for layer in SAE_LAYERS],
+            browser=report(
+                f"{RESULTS}/features/{{trial}}/index.html",
+                caption="../report/sae/features.rst",
+                category=REPORT["sae"],
+                subcategory="trial {trial}",
+            ),
+        params:
+            contexts=KD["contexts"],
+            layers=list(SAE.layers),
+            snapshot_dirs=lambda wc: [str(Path(sae_outputs(wc.trial, SAE.model, SAE.ckpts[-1], layer)["cfg"][-1]).parent)
+                                      for layer in SAE_LAYERS],
+            source=LM.source,
+            name=LM.name,
+            model_name=saelens_usage(config["model"], SAE.ckpts[-1])["model_name"],
+            ckpt=SAE.ckpts[-1],
+        wildcard_constraints:
+            trial=pinned(SAE.trials),
+        log:
+            f"{LOGS}/features/{{trial}}.log",
+        benchmark:
+            f"{BENCH}/features/{{trial}}.tsv"
+        threads: 1
+        resources:
+            mem_mb=by_attempt(4000),
+            runtime=by_attempt(60),
+        conda:
+            "../envs/lm.yaml"
+        script:
+            "../scripts/sae_contexts.py"

@@ -140,11 +140,15 @@ class ActivationCache:
         """Identifies the data: the manifest names every shard's sha256, so a rebuilt cache differs."""
         return sha256_file(self.path / "manifest.json")
 
+    def in_order(self) -> Iterator[torch.Tensor]:
+        """The split's shards in stored order: row i overall is token i of the split's token stream."""
+        return (self.load_shard(i) for i in range(len(self._split["shards"])))
+
     def tensor(self) -> torch.Tensor:
         """The whole split in stored order, float32 [n_tokens, d_model] (for held-out measurement)."""
         if not self._split["shards"]:
             return torch.empty(0, self.d_model)
-        return torch.cat([self.load_shard(i) for i in range(len(self._split["shards"]))])
+        return torch.cat(list(self.in_order()))
 
     def batches(self, batch_size: int, seed: int, epoch: int = 0, drop_last: bool = False) -> Iterator[torch.Tensor]:
         """Float32 [batch_size, d_model] batches in a seeded shuffled order (shard order and rows)."""
