@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 from conftest import assert_figure_drawn_from_current_tables, make_workdir, planned_jobs, run_snakemake
 from interplab.activations import ActivationCache
 from interplab.distill.probe import wilson_interval
+from interplab.teacher.tokenizer import load_tokenizer
 
 TINY_MODEL = {
     "name": "tiny-neox", "revisions": ["step4", "final"], "layers": "all", "context_length": 32, "batch_size": 8,
@@ -135,6 +136,22 @@ def test_sae_figures_follow_config(lm_workdir, path):
     assert not (lm_workdir / "results/figures/sae/B/kpi_card.png").exists(), "only the figures kd.figures names"
 
 
+def test_feature_browser_shows_decoded_held_out_contexts(lm_workdir):
+    streams = load_file(str(lm_workdir / "results/tokens/tiny-neox/streams.safetensors"))["heldout"].reshape(-1)
+    tokenizer = load_tokenizer(lm_workdir / "results/teacher/tiny-neox/tokenizer")
+    for layer in ("00", "01"):
+        record = json.loads((lm_workdir / f"results/features/B/L{layer}.json").read_text())
+        assert record["hook_name"] == f"blocks.{int(layer)}.hook_resid_post" and record["revision"] == "final"
+        assert record["features"], "some latents are shown"
+        for feature in record["features"]:
+            for example in feature["activations"]:
+                peak = example["maxValueTokenIndex"]
+                assert example["values"][peak] == example["maxValue"] == max(example["values"]) > 0
+                assert example["tokens"][peak] == tokenizer.decode([int(streams[example["row"]])])
+    page = (lm_workdir / "results/features/B/index.html").read_text()
+    assert page.count("<h2>") == 2 and "latent " in page
+
+
 def test_hub_folder_assembled_but_not_uploaded(lm_workdir):
     hub = lm_workdir / "results/publish/B/hub"
     assert {p.name for p in hub.glob("*.pt")} == {"sae_layer00_1280.pt", "sae_layer00_final.pt",
@@ -167,8 +184,8 @@ def test_config_changes_rerun_exactly_the_jobs_they_affect(lm_workdir):
 
     floors_after = {"distill_floors": 1, "distill_figure": 2}
     sae_and_after = {"sae_train_L00_01": 2, "kd_measure": 4, "kd_splice": 4, "kd_table": 1, "sae_figure": 2,
-                     "sae_compare_trials": 1, "sae_evaluation_figure": 1, "sae_dynamics_figure": 1, "publish_trial": 1,
-                     "all": 1, **floors_after}
+                     "sae_compare_trials": 1, "sae_evaluation_figure": 1, "sae_dynamics_figure": 1, "sae_contexts": 1,
+                     "publish_trial": 1, "all": 1, **floors_after}
     assert planned_jobs(lm_workdir, "all", change=teacher_lr) == {
         "teacher_train": 1, "teacher_figure": 1, "cache_build": 2, "distill_student": 2, "distill_probe": 1,
         **sae_and_after}
