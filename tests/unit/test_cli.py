@@ -39,3 +39,19 @@ def test_identity_from_the_path(results):
 def test_help_works():
     proc = subprocess.run([sys.executable, "-m", "interplab.cli", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "summary" in proc.stdout
+
+
+def test_features_prints_each_latents_contexts_with_the_peak_marked(tmp_path, capsys):
+    record = {"modelId": "tiny", "hook_name": "blocks.1.hook_resid_post", "revision": "final", "trial": "B",
+              "snapshot": "final", "features": [
+                  {"index": 7, "selected_as": "top E[z²]", "mean_sq": 2.0, "frac_nonzero": 0.25, "maxActValue": 3.0,
+                   "activations": [{"tokens": ["def", " f", "(x"], "values": [0.0, 3.0, 1.0], "maxValue": 3.0,
+                                    "maxValueTokenIndex": 1, "row": 5}]},
+                  {"index": 9, "selected_as": "random alive", "mean_sq": 0.1, "frac_nonzero": 0.01,
+                   "maxActValue": 0.0, "activations": []}]}
+    path = tmp_path / "L01.json"
+    path.write_text(json.dumps(record))
+    assert main(["features", str(path), "--top", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "latent 7 (top E[z²])" in out and "'def[[ f]](x'" in out and "latent 9" not in out
+    assert main(["features", str(tmp_path / "missing.json")]) == 2
