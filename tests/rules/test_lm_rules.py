@@ -146,7 +146,10 @@ def test_feature_browser_shows_decoded_held_out_contexts(lm_workdir):
         for feature in record["features"]:
             for example in feature["activations"]:
                 peak = example["maxValueTokenIndex"]
-                assert example["values"][peak] == example["maxValue"] == max(example["values"]) > 0
+                # The peak's value, read in the second pass, is the first pass's (a window may also show
+                # a stronger top row of the same latent, never one above the latent's maximum).
+                assert example["values"][peak] == pytest.approx(example["maxValue"], rel=1e-5) and example["maxValue"] > 0
+                assert max(example["values"]) <= feature["maxActValue"] * (1 + 1e-5)
                 assert example["tokens"][peak] == tokenizer.decode([int(streams[example["row"]])])
     page = (lm_workdir / "results/features/B/index.html").read_text()
     assert page.count("<h2>") == 2 and "latent " in page

@@ -1,5 +1,6 @@
 """Max-activating contexts: the streamed top-k equals a brute-force sort, windows stay inside their
 sequence, every shaded value is the latent's real activation there, and the page escapes text."""
+import pytest
 import torch
 
 from interplab.sae.contexts import (ContextSpec, activations_at, browser_html, choose_latents, feature_records, scan,
@@ -62,8 +63,10 @@ def test_every_shaded_value_is_the_latents_activation_at_that_token():
     for record in records:
         for example in record["activations"]:
             first = int(example["tokens"][0][1:])  # token ids are row numbers here
-            assert example["values"] == [float(z[first + j, record["index"]]) for j in range(len(example["tokens"]))]
-            assert example["values"][example["maxValueTokenIndex"]] == example["maxValue"]
+            expected = [float(z[first + j, record["index"]]) for j in range(len(example["tokens"]))]
+            assert example["values"] == pytest.approx(expected, rel=1e-5)  # a subset's encode may round apart
+            assert example["values"][example["maxValueTokenIndex"]] == pytest.approx(example["maxValue"], rel=1e-5)
+            assert max(example["values"]) <= record["maxActValue"] * (1 + 1e-5)
             assert first // CONTEXT == example["row"] // CONTEXT, "the window stays in the peak's sequence"
 
 
