@@ -238,8 +238,6 @@ if LM is not None:
         params:
             contexts=KD["contexts"],
             layers=list(SAE.layers),
-            snapshot_dirs=lambda wc: [str(Path(sae_outputs(wc.trial, SAE.model, SAE.ckpts[-1], layer)["cfg"][-1]).parent)
-                                      for layer in SAE_LAYERS],
             source=LM.source,
             name=LM.name,
             model_name=saelens_usage(config["model"], SAE.ckpts[-1])["model_name"],

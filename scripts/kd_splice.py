@@ -17,7 +17,7 @@ with job(snakemake) as sm:  # noqa: F821
     checkpoint = getattr(sm.input, "checkpoint", None)
     bridge = load_bridge(BridgeSpec.of_revision(p.source, p.name, w.ckpt, checkpoint, device, p.dtype))
     tokens = first_sequences(load_streams(sm.input.streams)["heldout"], p.splice_tokens)
-    mean = ActivationCache(sm.input.cache, split="heldout").tensor().mean(0)  # the mean-ablation value
+    mean = ActivationCache(sm.input.cache, split="heldout").mean()  # the mean-ablation value
     saes = {(m["trial"], m["snapshot"]): load_sae(m["dir"], device) for m in p.members}
     start = time.perf_counter()
     measured = splice_metrics(bridge, tokens, int(w.layer), saes, mean, p.batch_size, device)

@@ -144,6 +144,14 @@ class ActivationCache:
         """The split's shards in stored order: row i overall is token i of the split's token stream."""
         return (self.load_shard(i) for i in range(len(self._split["shards"])))
 
+    def mean(self) -> torch.Tensor:
+        """Per-dimension mean of the split, float32 [d_model], one shard at a time (a paper-scale
+        held-out split does not fit in memory at once)."""
+        total = torch.zeros(self.d_model, dtype=torch.float64)
+        for shard in self.in_order():
+            total += shard.double().sum(0)
+        return (total / max(self.n_tokens, 1)).float()
+
     def tensor(self) -> torch.Tensor:
         """The whole split in stored order, float32 [n_tokens, d_model] (for held-out measurement)."""
         if not self._split["shards"]:

@@ -78,6 +78,17 @@ def choose_latents(result: LatentScan, spec: ContextSpec) -> list[tuple[int, str
     return [(i, "top E[z²]") for i in top] + [(i, "random alive") for i in sorted(sample)]
 
 
+def peaks(result: LatentScan, index: int) -> list[tuple[float, int]]:
+    """(value, row) of a latent's top activations that fired, strongest first."""
+    return [(v, r) for v, r in zip(result.top_values[index].tolist(), result.top_rows[index].tolist()) if v > 0]
+
+
+def context_rows(result: LatentScan, latents: Sequence[tuple[int, str]], context: int, window: int) -> set[int]:
+    """Every held-out row some chosen latent's context window shows: what `activations_at` must read."""
+    rows = [row for index, _ in latents for _, row in peaks(result, index)]
+    return {row for span in windows(rows, context, window) for row in span}
+
+
 def windows(rows: Sequence[int], context: int, window: int) -> list[range]:
     """The held-out rows around each row, clipped to its own sequence."""
     return [range(max(r - window, (r // context) * context), min(r + window + 1, (r // context + 1) * context))
@@ -108,8 +119,8 @@ def feature_records(result: LatentScan, latents: Sequence[tuple[int, str]], toke
     records = []
     for column, (index, why) in enumerate(latents):
         examples = []
-        peaks = [(v, r) for v, r in zip(result.top_values[index].tolist(), result.top_rows[index].tolist()) if v > 0]
-        for (value, row), span in zip(peaks, windows([r for _, r in peaks], tokens.shape[1], window)):
+        top = peaks(result, index)
+        for (value, row), span in zip(top, windows([r for _, r in top], tokens.shape[1], window)):
             examples.append({"tokens": [decode(i) for i in flat[span.start:span.stop].tolist()],
                              "values": [float(at_rows[r][column]) for r in span], "maxValue": value,
                              "maxValueTokenIndex": row - span.start, "row": row})
