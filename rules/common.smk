@@ -69,16 +69,21 @@ def pinned(values):
     return "|".join(sorted({str(v).replace(".", r"\.") for v in values}))
 
 
+def figure_outputs(folder, figures, stage, subcategory=None):
+    """One figure job's outputs: each PNG (in the report, with its caption report/{stage}/figures/{fig}.rst)
+    and its PDF twin. A job draws all of a family's figures, so Python and matplotlib start once."""
+    return {
+        "png": [report(f"{folder}/{fig}.png", caption=f"../report/{stage}/figures/{fig}.rst",
+                       category=REPORT[stage], subcategory=subcategory) for fig in figures],
+        "pdf": [f"{folder}/{fig}.pdf" for fig in figures],
+    }
+
+
 # ---- Experiment 1: the toy grid ----------------------------------------------------------------------
 from interplab.toy import grid as toy_grid
 
 TOY_RUNS = toy_grid(config["toy"])
-TOY_FIGURES = {
-    "fig1_loss_floor_curves": "fig1_loss_floor_curves.rst",
-    "fig5_config_heatmap": "fig5_config_heatmap.rst",
-    "fig8_floor_vs_dstar": "fig8_floor_vs_dstar.rst",
-    "fig9_sparsity_effect": "fig9_sparsity_effect.rst",
-}
+TOY_FIGURES = ("fig1_loss_floor_curves", "fig5_config_heatmap", "fig8_floor_vs_dstar", "fig9_sparsity_effect")
 
 def toy_run_params(wildcards):
     return as_params(TOY_RUNS[wildcards.run])
@@ -250,9 +255,9 @@ def kd_trial_records(wildcards):
     ]
 
 
-def kd_training_logs(wildcards):
+def kd_training_logs(trial):
     """Training logs of every layer at the primary checkpoint (the last revision studied)."""
-    return [sae_outputs(wildcards.trial, SAE.model, SAE.ckpts[-1], layer)["log"] for layer in SAE_LAYERS]
+    return [sae_outputs(trial, SAE.model, SAE.ckpts[-1], layer)["log"] for layer in SAE_LAYERS]
 
 
 def kd_sae_weights(wildcards):
@@ -436,13 +441,7 @@ try:
 except ValueError as error:
     raise WorkflowError(f"Invalid configuration. {error}") from None
 GROK_RUNS = {**GROK_CAMELYON_RUNS, **GROK_MODULAR_RUNS}
-GROK_FIGURES = {
-    "accuracy_curves": "accuracy_curves.rst",
-    "regime_curves": "regime_curves.rst",
-    "ungrokking_overview": "ungrokking_overview.rst",
-    "weight_norms": "weight_norms.rst",
-    "modular_control": "modular_control.rst",
-}
+GROK_FIGURES = ("accuracy_curves", "regime_curves", "ungrokking_overview", "weight_norms", "modular_control")
 
 def grok_run_spec(wildcards):
     return spec_to_dict(GROK_RUNS[wildcards.run])
@@ -476,13 +475,7 @@ from interplab.interventions.config import InterventionConfig
 INTERVENTIONS = config["interventions"]
 INTERVENTION_TABLES = ("probes", "ablation", "steering", "neurons")
 INTERVENTION_RUNS = sorted(GROK_CAMELYON_RUNS)
-INTERVENTION_FIGURES = {
-    "probe_heatmaps": "probe_heatmaps.rst",
-    "ablation": "ablation.rst",
-    "steering": "steering.rst",
-    "neurons": "neurons.rst",
-    "stats": "stats.rst",
-}
+INTERVENTION_FIGURES = ("probe_heatmaps", "ablation", "steering", "neurons", "stats")
 def intervention_tables(name):
     return expand(f"{RESULTS}/interventions/{{run}}/{name}.csv", run=INTERVENTION_RUNS)
 

@@ -100,23 +100,19 @@ rule grok_summary:
         "../scripts/grok_summary.py"
 
 
-rule grok_figure:
+rule grok_figures:
+    """Every grokking-stage figure from the run histories and the summary."""
     input:
         summary=rules.grok_summary.output[0],
         manifests=expand(f"{RESULTS}/grok/runs/{{run}}/manifest.json", run=GROK_RUNS),
     output:
-        report(
-            f"{RESULTS}/figures/grok/{{fig}}.png",
-            caption="../report/grok/captions.rst",
-            category=REPORT["grok"],
-        ),
-        pdf=f"{RESULTS}/figures/grok/{{fig}}.pdf",
-    wildcard_constraints:
-        fig=pinned(GROK_FIGURES),
+        **figure_outputs(f"{RESULTS}/figures/grok", GROK_FIGURES, "grok"),
+    params:
+        figures=list(GROK_FIGURES),
     log:
-        f"{LOGS}/figures/grok/{{fig}}.log",
+        f"{LOGS}/figures/grok/figures.log",
     benchmark:
-        f"{BENCH}/figures/grok/{{fig}}.tsv"
+        f"{BENCH}/figures/grok/figures.tsv"
     localrule: True
     conda:
         "../envs/grok.yaml"

@@ -65,26 +65,21 @@ rule interventions_stats:
         "../scripts/interventions_stats.py"
 
 
-rule interventions_figure:
+rule interventions_figures:
+    """Every interventions figure from the per-run tables and the across-run statistics."""
     input:
         **intervention_inputs(),
         stats=rules.interventions_stats.output.stats,
         criteria=rules.interventions_stats.output.criteria,
     output:
-        report(
-            f"{RESULTS}/figures/interventions/{{fig}}.png",
-            caption="../report/interventions/captions.rst",
-            category=REPORT["interventions"],
-        ),
-        pdf=f"{RESULTS}/figures/interventions/{{fig}}.pdf",
+        **figure_outputs(f"{RESULTS}/figures/interventions", INTERVENTION_FIGURES, "interventions"),
     params:
         runs=INTERVENTION_RUNS,
-    wildcard_constraints:
-        fig=pinned(INTERVENTION_FIGURES),
+        figures=list(INTERVENTION_FIGURES),
     log:
-        f"{LOGS}/figures/interventions/{{fig}}.log",
+        f"{LOGS}/figures/interventions/figures.log",
     benchmark:
-        f"{BENCH}/figures/interventions/{{fig}}.tsv"
+        f"{BENCH}/figures/interventions/figures.tsv"
     localrule: True
     conda:
         "../envs/grok.yaml"

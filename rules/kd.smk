@@ -112,34 +112,34 @@ rule kd_table:
         "../scripts/kd_table.py"
 
 
-rule sae_figure:
-    input:
-        metrics=rules.kd_table.output.metrics,
-        floors=rules.kd_table.output.floors,
-        logs=kd_training_logs,
-    output:
-        report(
-            f"{RESULTS}/figures/sae/{{trial}}/{{fig}}.png",
-            caption="../report/sae/captions.rst",
-            category=REPORT["sae"],
-            subcategory="trial {trial}",
-        ),
-        pdf=f"{RESULTS}/figures/sae/{{trial}}/{{fig}}.pdf",
-    params:
-        primary_ckpt=SAE.ckpts[-1],
-        layers=SAE_LAYERS,
-    wildcard_constraints:
-        trial=pinned(SAE.trials),
-        fig=pinned(SAE_FIGURES),
-    log:
-        f"{LOGS}/figures/sae/{{trial}}/{{fig}}.log",
-    benchmark:
-        f"{BENCH}/figures/sae/{{trial}}/{{fig}}.tsv"
-    localrule: True
-    conda:
-        "../envs/lm.yaml"
-    script:
-        "../scripts/sae_figure.py"
+# One job draws every chosen figure of a trial: Python and matplotlib start once, not per figure.
+# One rule per trial (sae_figures_A, ...), since the chosen figures (kd.figures) may differ by trial.
+for _trial in SAE.trials:
+
+    rule:
+        """Every chosen per-trial figure of one trial from its KD tables and training logs."""
+        name:
+            f"sae_figures_{_trial}"
+        input:
+            metrics=f"{RESULTS}/kd/{_trial}/metrics.csv",
+            floors=f"{RESULTS}/kd/{_trial}/floors.csv",
+            logs=kd_training_logs(_trial),
+        output:
+            **figure_outputs(f"{RESULTS}/figures/sae/{_trial}", kd_figures(_trial), "sae", f"trial {_trial}"),
+        params:
+            trial=_trial,
+            figures=kd_figures(_trial),
+            primary_ckpt=SAE.ckpts[-1],
+            layers=SAE_LAYERS,
+        log:
+            f"{LOGS}/figures/sae/{_trial}/figures.log",
+        benchmark:
+            f"{BENCH}/figures/sae/{_trial}/figures.tsv"
+        localrule: True
+        conda:
+            "../envs/lm.yaml"
+        script:
+            "../scripts/sae_figure.py"
 
 
 rule sae_compare_trials:

@@ -61,24 +61,20 @@ rule toy_summary:
         "../scripts/toy_summary.py"
 
 
-rule toy_figure:
+rule toy_figures:
+    """Every Experiment 1 figure from the toy summary tables."""
     input:
         summary=rules.toy_summary.output.summary,
         curves=rules.toy_summary.output.curves,
         seeds=rules.toy_summary.output.seeds,
     output:
-        report(
-            f"{RESULTS}/figures/toy/{{fig}}.png",
-            caption="../report/toy/captions.rst",
-            category=REPORT["toy"],
-        ),
-        pdf=f"{RESULTS}/figures/toy/{{fig}}.pdf",
-    wildcard_constraints:
-        fig=pinned(TOY_FIGURES),
+        **figure_outputs(f"{RESULTS}/figures/toy", TOY_FIGURES, "toy"),
+    params:
+        figures=list(TOY_FIGURES),
     log:
-        f"{LOGS}/figures/toy/{{fig}}.log",
+        f"{LOGS}/figures/toy/figures.log",
     benchmark:
-        f"{BENCH}/figures/toy/{{fig}}.tsv"
+        f"{BENCH}/figures/toy/figures.tsv"
     localrule: True
     conda:
         "../envs/toy.yaml"

@@ -1,4 +1,4 @@
-"""Draw one grokking-stage figure from the run histories and the summary."""
+"""Draw every grokking-stage figure from the run histories and the summary."""
 from pathlib import Path
 
 from interplab.figures import grok as figs
@@ -9,14 +9,13 @@ from interplab.workflow import job, log_tables
 with job(snakemake) as sm:  # noqa: F821
     summary = read_table(sm.input.summary)
     histories = load_histories(Path(p).parent for p in sm.input.manifests)
-    prov = provenance({"figure": sm.wildcards.fig}, inputs={"summary": sm.input.summary})
-    out = sm.output[0]
-    log_tables(sm.wildcards.fig, summary=summary, histories=histories)
+    log_tables("grokking figures", summary=summary, histories=histories)
     draw = {
-        "accuracy_curves": lambda: figs.accuracy_curves(histories, summary, out, prov),
-        "regime_curves": lambda: figs.regime_curves(histories, out, prov),
-        "ungrokking_overview": lambda: figs.ungrokking_overview(summary, out, prov),
-        "weight_norms": lambda: figs.weight_norms(histories, out, prov),
-        "modular_control": lambda: figs.modular_control(histories, summary, out, prov),
+        "accuracy_curves": lambda out, prov: figs.accuracy_curves(histories, summary, out, prov),
+        "regime_curves": lambda out, prov: figs.regime_curves(histories, out, prov),
+        "ungrokking_overview": lambda out, prov: figs.ungrokking_overview(summary, out, prov),
+        "weight_norms": lambda out, prov: figs.weight_norms(histories, out, prov),
+        "modular_control": lambda out, prov: figs.modular_control(histories, summary, out, prov),
     }
-    draw[sm.wildcards.fig]()
+    for fig, out in zip(sm.params.figures, sm.output.png, strict=True):
+        draw[fig](out, provenance({"figure": fig}, inputs={"summary": sm.input.summary}))

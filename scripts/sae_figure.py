@@ -1,4 +1,4 @@
-"""Draw one per-trial SAE figure from the trial's KD tables and training logs."""
+"""Draw every chosen per-trial SAE figure of one trial from its KD tables and training logs."""
 import pandas as pd
 
 from interplab.figures.sae import PER_TRIAL, TrialTables
@@ -8,11 +8,13 @@ from interplab.workflow import job, log_tables
 with job(snakemake) as sm:  # noqa: F821
     metrics, floors = read_table(sm.input.metrics), read_table(sm.input.floors)
     logs = pd.concat([read_table(p).assign(layer=int(layer)) for p, layer in zip(sm.input.logs, sm.params.layers)])
-    primary = metrics["ckpt"] == sm.params.primary_ckpt
-    per_layer = sm.wildcards.fig != "metric_vs_tokens"  # that one shows every model checkpoint
-    tables = TrialTables(trial=sm.wildcards.trial, metrics=metrics[primary] if per_layer else metrics,
-                         floors=floors[floors["ckpt"] == sm.params.primary_ckpt], log=logs)
-    log_tables(f"trial {tables.trial} {sm.wildcards.fig}", metrics=tables.metrics, floors=tables.floors,
-               training_logs=tables.log)
-    prov = provenance({"figure": sm.wildcards.fig}, inputs={"metrics": sm.input.metrics, "floors": sm.input.floors})
-    PER_TRIAL[sm.wildcards.fig](tables, sm.output[0], prov)
+    primary_ckpt = sm.params.primary_ckpt
+    log_tables(f"trial {sm.params.trial}", metrics=metrics, floors=floors, training_logs=logs)
+    every_ckpt = TrialTables(trial=sm.params.trial, metrics=metrics,
+                             floors=floors[floors["ckpt"] == primary_ckpt], log=logs)
+    primary = TrialTables(trial=sm.params.trial, metrics=metrics[metrics["ckpt"] == primary_ckpt],
+                          floors=every_ckpt.floors, log=logs)
+    for fig, png in zip(sm.params.figures, sm.output.png, strict=True):
+        prov = provenance({"figure": fig}, inputs={"metrics": sm.input.metrics, "floors": sm.input.floors})
+        # metric_vs_tokens shows every model checkpoint; the rest show the primary one
+        PER_TRIAL[fig](every_ckpt if fig == "metric_vs_tokens" else primary, png, prov)

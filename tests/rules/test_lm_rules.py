@@ -186,7 +186,7 @@ def test_config_changes_rerun_exactly_the_jobs_they_affect(lm_workdir):
         config["kd"]["student_widths"] = [1, 2, 4]
 
     floors_after = {"distill_floors": 1, "distill_figure": 2}
-    sae_and_after = {"sae_train_L00_01": 2, "kd_measure": 4, "kd_splice": 4, "kd_table": 1, "sae_figure": 2,
+    sae_and_after = {"sae_train_L00_01": 2, "kd_measure": 4, "kd_splice": 4, "kd_table": 1, "sae_figures_B": 1,
                      "sae_compare_trials": 1, "sae_evaluation_figure": 1, "sae_dynamics_figure": 1, "sae_contexts": 1,
                      "publish_trial": 1, "all": 1, **floors_after}
     assert planned_jobs(lm_workdir, "all", change=teacher_lr) == {
@@ -194,7 +194,7 @@ def test_config_changes_rerun_exactly_the_jobs_they_affect(lm_workdir):
         **sae_and_after}
     assert planned_jobs(lm_workdir, "all", change=shard_size) == {"cache_build": 2, **sae_and_after}
     assert planned_jobs(lm_workdir, "all", change=kd_widths) == {
-        "kd_measure": 4, "kd_table": 1, "sae_figure": 2, "sae_compare_trials": 1, "sae_evaluation_figure": 1,
+        "kd_measure": 4, "kd_table": 1, "sae_figures_B": 1, "sae_compare_trials": 1, "sae_evaluation_figure": 1,
         "sae_dynamics_figure": 1,
         "publish_trial": 1, "all": 1, **floors_after}
 

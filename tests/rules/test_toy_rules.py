@@ -96,7 +96,7 @@ def test_config_changes_rerun_exactly_the_jobs_they_affect(toy_workdir):
     def sweep(config):
         config["toy"]["critical_tolerance_sweep"] = [0.2]
 
-    figures = {"toy_figure": 4, "all": 1}
+    figures = {"toy_figures": 1, "all": 1}
     assert planned_jobs(toy_workdir, "all") == {}
     assert planned_jobs(toy_workdir, "all", change=steps) == {"toy_run": 2, "toy_summary": 1, **figures}
     assert planned_jobs(toy_workdir, "all", change=tolerance) == {"toy_summary": 1, **figures}
