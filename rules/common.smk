@@ -27,9 +27,10 @@ REPORT = {
     "toy": "1. Toy models (KD theorem)",
     "lm": "2. Language-model teacher",
     "sae": "3. SAEs on the language model",
-    "distill": "4. Distilled students and probes",
-    "grok": "5. Grokking (Camelyon17)",
-    "interventions": "6. Interventions on the grokking runs",
+    "sizes": "4. Dictionary sizes (seed 003)",
+    "distill": "5. Distilled students and probes",
+    "grok": "6. Grokking (Camelyon17)",
+    "interventions": "7. Interventions on the grokking runs",
 }
 
 # Final targets per stage: `all` builds those of the enabled stages, `all_<stage>` one stage alone
@@ -185,11 +186,13 @@ def sae_group_members(group):
     return members
 
 
-def sae_group_inputs(group):
+def sae_training_inputs(layers):
+    """What a training job over these layers reads: their caches, or the LM and its tokens (stream)."""
+
     def inputs(wildcards):
         if SAE.source == "stream":
             return cache_inputs(wildcards)
-        return {"cache": [cache_dir(wildcards.model, wildcards.ckpt, layer) for layer in SAE.groups[group]]}
+        return {"cache": [cache_dir(wildcards.model, wildcards.ckpt, layer) for layer in layers]}
 
     return inputs
 
@@ -320,6 +323,45 @@ def kd_ground_truth(wildcards):
         return None
     truth = synthetic_config(config)
     return {"true_f": truth.n_features, "true_alpha": truth.alpha, "true_l0": truth.true_l0}
+
+
+# ---- Seed 003: dictionaries of several sizes on one layer ---------------------------------------------
+from interplab.sae.sizes import size_study
+
+try:
+    SIZES = size_study(config)
+    if stage_enabled("sizes") and SIZES.layer not in SAE.layers:
+        raise ValueError(f"sizes.layer {SIZES.layer} is not a studied layer (model.layers gives {list(SAE.layers)})")
+except ValueError as error:
+    raise WorkflowError(f"Invalid configuration. {error}") from None
+SIZES_LAYER = f"{SIZES.layer:02d}"
+SIZES_DIR = f"{RESULTS}/sizes/{{model}}/{{ckpt}}/L{SIZES_LAYER}"
+# The sizes train with the sae section's settings (init, lr, batch, normalisation, data order), one
+# fixed λ and only a final snapshot; each member overrides the dictionary size.
+SIZES_SAE = {**{key: config["sae"][key] for key in SAE_TRAINING_KEYS}, "trials": SIZES.trials(),
+             "training_tokens": SIZES.training_tokens, "snapshots": []}
+
+
+def sizes_outputs(model, ckpt):
+    """Per dictionary (x{expansion}): its final snapshot folder, .pt file and training log."""
+    base = SIZES_DIR.format(model=model, ckpt=ckpt)
+    names = [SIZES.name(e) for e in SIZES.expansions]
+    return {
+        "cfg": [f"{base}/{n}/final/cfg.json" for n in names],
+        "weights": [f"{base}/{n}/final/sae_weights.safetensors" for n in names],
+        "pt": [f"{base}/{n}/sae_layer{SIZES_LAYER}_final.pt" for n in names],
+        "log": [f"{base}/{n}/training_log.csv" for n in names],
+    }
+
+
+def sizes_members(wildcards):
+    """The training script's members (as sae_group_members gives them), one per dictionary size, each
+    with its own init (one seed would nest them: the smaller start = the larger one's first rows)."""
+    out = sizes_outputs(wildcards.model, wildcards.ckpt)
+    return [{"trial": SIZES.name(e), "layer": SIZES.layer, "log": log, "snapshot_dirs": [str(Path(cfg).parent)],
+             "pt": [pt], "work_dir": str(Path(log).parent / ".train"), "sae": {"expansion": e, "dict_size": None},
+             "init_key": [SIZES.name(e)]}
+            for e, cfg, pt, log in zip(SIZES.expansions, out["cfg"], out["pt"], out["log"])]
 
 
 # ---- Experiments 3-4: students and probes ------------------------------------------------------------

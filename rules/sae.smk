@@ -16,7 +16,7 @@ for _group in SAE.groups:
         name:
             f"sae_train_{_group}"
         input:
-            unpack(sae_group_inputs(_group)),
+            unpack(sae_training_inputs(SAE.groups[_group])),
         output:
             **sae_group_outputs(_group),
         params:

@@ -1,4 +1,6 @@
-"""Train every trial × layer SAE of one layer group from one pass over its activations; export every snapshot."""
+"""Train every SAE of one job (every trial × layer of a layer group, or every dictionary size of the
+sizes stage) from one pass over its activations; export every snapshot. A member's `sae` entry
+overrides the shared settings and its `init_key` separates its init (the sizes stage's dictionaries)."""
 import dataclasses
 import logging
 import time
@@ -43,7 +45,8 @@ with job(snakemake) as sm:  # noqa: F821
         inputs = {f"manifest_L{c.layer:02d}": str(c.path / "manifest.json") for c in caches}
     members = {}
     for m in p.members:
-        cfg = train_config(p.sae, m["trial"], source.layer_d_model, w.model, w.ckpt, m["layer"], device)
+        cfg = train_config({**p.sae, **m.get("sae", {})}, m["trial"], source.layer_d_model, w.model, w.ckpt, m["layer"],
+                           device, init_key=tuple(m.get("init_key", ())))
         columns = layer_columns(layers.index(m["layer"]), source.layer_d_model)
         members[(m["trial"], m["layer"])] = Member(cfg, m["work_dir"], columns, log_path=m["log"])
     start = time.perf_counter()

@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from interplab import activations
 from interplab.io import PathLike, atomic_directory, stable_seed, write_json
 from interplab.progress import Progress
+from interplab.sae.sizes import max_cosine
 
 CHUNK_TOKENS = 65536
 GROUND_TRUTH_FILE = "ground_truth.safetensors"  # tokens generated per call, bounding the dense [tokens, F_true] code buffer
@@ -84,10 +85,7 @@ class InMemorySource:
 
 def mean_max_cosine(true_directions: torch.Tensor, learned_directions: torch.Tensor) -> float:
     """For each true direction, its best cosine with any learned one; averaged over true directions."""
-    def unit(rows: torch.Tensor) -> torch.Tensor:
-        rows = rows.detach().float().cpu()
-        return rows / torch.linalg.vector_norm(rows, dim=1, keepdim=True).clamp_min(1e-12)
-    return (unit(true_directions) @ unit(learned_directions).T).amax(dim=1).mean().item()
+    return max_cosine(true_directions, learned_directions).mean().item()
 
 
 def write_cache(cfg: SyntheticConfig, out_dir: PathLike, label: str, n_tokens: Mapping[str, int], dtype: str,

@@ -28,6 +28,7 @@ TINY_SAE = {"trials": {"B": {"l1_form": "sum", "l1_coefficient": 1.0e-3, "adapti
             "expansion": 2, "batch_size": 256, "training_tokens": 2560, "snapshots": [1280], "log_every": 2,
             "alive_window_tokens": 1024, "b_pre_init_tokens": 512}
 TINY_KD = {"batch_size": 256, "figures": {"B": ["premium_heatmap", "metric_vs_tokens"]}}
+TINY_SIZES = {"layer": 1, "expansions": [1, 2, 4], "l1_coefficient": 1.0e-3, "training_tokens": 2560}
 TINY_DISTILL = {"widths": [8, 16], "seeds": [0], "steps": 6, "batch_size": 4, "warmup_steps": 2, "eval_every": 2,
                 "eval_rows": 4, "floor_fraction": 0.5, "predict": {"trial": "B", "snapshot": "final"},
                 "probe": {"concepts": ["docstring", "base64"], "examples_per_class": 20, "snippet_chars": 60,
@@ -36,9 +37,10 @@ TINY_DISTILL = {"widths": [8, 16], "seeds": [0], "steps": 6, "batch_size": 4, "w
 
 @pytest.fixture(scope="module")
 def lm_workdir(tmp_path_factory):
-    workdir = make_workdir(tmp_path_factory.mktemp("lm"), {"stages": ["lm", "sae", "kd", "distill", "publish"],
+    workdir = make_workdir(tmp_path_factory.mktemp("lm"), {"stages": ["lm", "sae", "kd", "sizes", "distill", "publish"],
                                                           "model": TINY_MODEL, "cache": TINY_CACHE,
-                                                          "sae": TINY_SAE, "kd": TINY_KD, "distill": TINY_DISTILL})
+                                                          "sae": TINY_SAE, "kd": TINY_KD, "sizes": TINY_SIZES,
+                                                          "distill": TINY_DISTILL})
     run_snakemake(workdir, "all")
     return workdir
 
@@ -136,6 +138,36 @@ def test_sae_figures_follow_config(lm_workdir, path):
     assert not (lm_workdir / "results/figures/sae/B/kpi_card.png").exists(), "only the figures kd.figures names"
 
 
+def test_dictionary_sizes_compare_what_their_weights_say(lm_workdir):
+    """Seed 003's stage: every size trained with the one λ (summed L1) on the chosen layer; MMCS with the
+    next larger size recomputed here from the exported decoders; alive counts from the KD measurement."""
+    base = lm_workdir / "results/sizes/tiny-neox/final/L01"
+    sizes = pd.read_csv(base / "sizes.csv")
+    assert sizes["size"].tolist() == [32, 64, 128] and sizes["dictionary"].tolist() == ["x1", "x2", "x4"]
+    decoders = {}
+    for name, size in zip(sizes["dictionary"], sizes["size"]):
+        cfg = json.loads((base / name / "final/cfg.json").read_text())
+        assert (cfg["d_sae"], cfg["metadata"]["hook_name"]) == (size, "blocks.1.hook_resid_post")
+        assert cfg["metadata"]["l1_form"] == "sum" and cfg["metadata"]["l1_coefficient"] == pytest.approx(1.0e-3)
+        w = load_file(str(base / name / "final/sae_weights.safetensors"))["W_dec"].double().numpy()
+        decoders[size] = w / np.linalg.norm(w, axis=1, keepdims=True)
+    features = pd.read_csv(base / "features.csv")
+    for small, large in [(32, 64), (64, 128)]:
+        mcs = (decoders[small] @ decoders[large].T).max(1)
+        row = sizes[sizes["size"] == small].iloc[0]
+        assert row["mmcs_with_larger"] == pytest.approx(mcs.mean(), abs=1e-6)
+        learned = features[(features["kind"] == "learned") & (features["size"] == small)].sort_values("latent")
+        assert np.allclose(learned["mcs_with_larger"], mcs, atol=1e-6)
+        alive = learned["alive"].to_numpy()
+        assert row["n_alive"] == alive.sum() == row["f_alive"]
+        assert row["mmcs_alive"] == pytest.approx(mcs[alive].mean(), abs=1e-6)
+        assert row["n_matched"] == (mcs[alive] > 0.9).sum()
+    assert sizes["n_tokens"].eq(512).all(), "measured on the held-out split"
+    assert pd.isna(sizes["mmcs_with_larger"].iloc[-1])
+    for fig in ("mmcs_vs_size", "mcs_histograms", "neuron_basis"):
+        assert_figure_drawn_from_current_tables(lm_workdir, f"results/figures/sizes/{fig}.png", fig)
+
+
 def test_feature_browser_shows_decoded_held_out_contexts(lm_workdir):
     streams = load_file(str(lm_workdir / "results/tokens/tiny-neox/streams.safetensors"))["heldout"].reshape(-1)
     tokenizer = load_tokenizer(lm_workdir / "results/teacher/tiny-neox/tokenizer")
@@ -188,7 +220,8 @@ def test_config_changes_rerun_exactly_the_jobs_they_affect(lm_workdir):
     floors_after = {"distill_floors": 1, "distill_figure": 2}
     sae_and_after = {"sae_train_L00_01": 2, "kd_measure": 4, "kd_splice": 4, "kd_table": 1, "sae_figures_B": 1,
                      "sae_compare_trials": 1, "sae_evaluation_figure": 1, "sae_dynamics_figure": 1, "sae_contexts": 1,
-                     "publish_trial": 1, "all": 1, **floors_after}
+                     "publish_trial": 1, "sizes_train": 1, "sizes_compare": 1, "sizes_figures": 1, "all": 1,
+                     **floors_after}
     assert planned_jobs(lm_workdir, "all", change=teacher_lr) == {
         "teacher_train": 1, "teacher_figure": 1, "cache_build": 2, "distill_student": 2, "distill_probe": 1,
         **sae_and_after}

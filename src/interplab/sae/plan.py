@@ -80,11 +80,13 @@ def synthetic_config(config: Mapping[str, Any]) -> SyntheticConfig:
 
 
 def train_config(sae: Mapping[str, Any], trial: str, d_in: int, model: str, ckpt: str, layer: int,
-                 device: str) -> TrainConfig:
+                 device: str, init_key: tuple = ()) -> TrainConfig:
     """One SAE's TrainConfig. The init seed depends on (model, ckpt, layer) and the data seed on
     (model, ckpt), never on the trial or the layer group: every trial starts from the same weights,
-    and every SAE of a (model, ckpt) reads the same token order, whichever group trains it."""
-    where = (sae["seed"], model, ckpt, layer)
+    and every SAE of a (model, ckpt) reads the same token order, whichever group trains it.
+    `init_key` separates inits that must differ: dictionaries of different sizes drawn from one seed
+    would be nested (the smaller one's start is the larger one's first rows)."""
+    where = (sae["seed"], model, ckpt, layer, *init_key)
     return TrainConfig(
         d_in=d_in, d_sae=sae["dict_size"] or sae["expansion"] * d_in, l1=l1_policy(sae["trials"][trial]),
         training_tokens=sae["training_tokens"], snapshot_tokens=tuple(sae["snapshots"]),
