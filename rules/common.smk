@@ -263,10 +263,6 @@ def kd_training_logs(trial):
     return [sae_outputs(trial, SAE.model, SAE.ckpts[-1], layer)["log"] for layer in SAE_LAYERS]
 
 
-def kd_sae_weights(wildcards):
-    return sae_outputs(wildcards.trial, wildcards.model, wildcards.ckpt, wildcards.layer)["weights"]
-
-
 # CE loss with the reconstruction spliced in (interplab.sae.evaluate): one job per (model, ckpt, layer)
 # serves every snapshot of every trial of that layer from one LM forward per batch. Only with an LM.
 KD_SPLICE = LM is not None and KD["splice_tokens"] > 0
@@ -284,19 +280,24 @@ def kd_trial_splice_records(wildcards):
             for path in kd_splice_files(wildcards.trial, SAE.model, ckpt, layer)]
 
 
-def kd_splice_inputs(wildcards):
-    """The token streams and LM checkpoint (as the cache job reads them), the layer's held-out cache
-    (its mean is the mean-ablation value) and every trial's snapshot weights at that layer."""
-    weights = [w for trial in SAE.trials
-               for w in sae_outputs(trial, wildcards.model, wildcards.ckpt, wildcards.layer)["weights"]]
-    return {**cache_inputs(wildcards), "cache": sae_cache_input(wildcards), "weights": weights}
+def kd_layer_weights(wildcards):
+    """Every trial's snapshot weights at one (model, ckpt, layer), in kd_layer_members' order."""
+    return [w for trial in SAE.trials
+            for w in sae_outputs(trial, wildcards.model, wildcards.ckpt, wildcards.layer)["weights"]]
 
 
-def kd_splice_members(wildcards):
-    """(trial, snapshot, snapshot directory) of every SAE one splice job evaluates, in output order."""
+def kd_layer_members(wildcards):
+    """(trial, snapshot, snapshot directory) of every SAE one measuring or splice job evaluates, in
+    output order (trial-major, then snapshot)."""
     return [{"trial": trial, "snapshot": s, "dir": d} for trial in SAE.trials
             for s, d in zip(SAE.snapshots, sae_snapshot_dirs(SimpleNamespace(trial=trial, model=wildcards.model,
                                                                           ckpt=wildcards.ckpt, layer=wildcards.layer)))]
+
+
+def kd_splice_inputs(wildcards):
+    """The token streams and LM checkpoint (as the cache job reads them), the layer's held-out cache
+    (its mean is the mean-ablation value) and every trial's snapshot weights at that layer."""
+    return {**cache_inputs(wildcards), "cache": sae_cache_input(wildcards), "weights": kd_layer_weights(wildcards)}
 
 
 def kd_checkpoint_steps():
@@ -317,7 +318,7 @@ def kd_contexts_inputs(wildcards):
     return inputs
 
 
-def kd_ground_truth(wildcards):
+def kd_ground_truth():
     """The synthetic source's true F and α, to compare the measured ones against (None for a real LM)."""
     if not SAE.synthetic:
         return None

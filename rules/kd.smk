@@ -11,31 +11,31 @@ if len(SAE.ckpts) > 1:
 
 
 rule kd_measure:
-    """KD metrics and per-latent density of every snapshot of one SAE, in one pass over the held-out activations."""
+    """KD metrics and per-latent density of every snapshot of every trial's SAE at one layer, in one
+    pass over the held-out activations (a layer group trains all trials together, so nothing is lost
+    by measuring them together)."""
     input:
         cache=sae_cache_input,
-        weights=kd_sae_weights,
+        weights=kd_layer_weights,
     output:
-        records=[f"{KD_DIR}/{snapshot}.json" for snapshot in SAE.snapshots],
-        sparsity=[f"{KD_DIR}/{snapshot}.sparsity.safetensors" for snapshot in SAE.snapshots],
+        records=[path for trial in SAE.trials for path in kd_snapshot_files(trial, "{model}", "{ckpt}", "{layer}")],
+        sparsity=[path for trial in SAE.trials for path in kd_sparsity_files(trial, "{model}", "{ckpt}", "{layer}")],
     params:
-        snapshots=list(SAE.snapshots),
-        snapshot_dirs=sae_snapshot_dirs,
+        members=kd_layer_members,
         snapshot_tokens=dict(SAE.snapshot_tokens),
         alive_threshold=KD["alive_threshold"],
         batch_size=KD["batch_size"],
         student_widths=KD["student_widths"],
-        truth=kd_ground_truth,
+        truth=kd_ground_truth(),
         device=config["device"],
     wildcard_constraints:
-        trial=pinned(SAE.trials),
         model=pinned([SAE.model]),
         ckpt=pinned(SAE.ckpts),
         layer=pinned(SAE_LAYERS),
     log:
-        f"{LOGS}/kd/{{trial}}/{{model}}/{{ckpt}}/L{{layer}}.log",
+        f"{LOGS}/kd/{{model}}/{{ckpt}}/L{{layer}}.log",
     benchmark:
-        f"{BENCH}/kd/{{trial}}/{{model}}/{{ckpt}}/L{{layer}}.tsv"
+        f"{BENCH}/kd/{{model}}/{{ckpt}}/L{{layer}}.tsv"
     threads: 1
     resources:
         mem_mb=by_attempt(4000),
@@ -57,7 +57,7 @@ if KD_SPLICE:
         output:
             [path for trial in SAE.trials for path in kd_splice_files(trial, "{model}", "{ckpt}", "{layer}")],
         params:
-            members=kd_splice_members,
+            members=kd_layer_members,
             source=LM.source,
             name=LM.name,
             dtype=config["model"]["dtype"],

@@ -1,5 +1,6 @@
-"""Measure every snapshot of one SAE on the held-out split of its activation cache; write its
-KD record and SAELens's sparsity.safetensors (log10 firing frequency on those held-out tokens)."""
+"""Measure every snapshot of every trial's SAE at one layer on the held-out split of its activation
+cache, in one pass; write each one's KD record and SAELens's sparsity.safetensors (log10 firing
+frequency on those held-out tokens)."""
 import logging
 
 import torch
@@ -16,20 +17,22 @@ with job(snakemake) as sm:  # noqa: F821
     w, p = sm.wildcards, sm.params
     device = resolve_device(p.device)
     heldout = ActivationCache(sm.input.cache, split="heldout")
-    saes = {name: load_sae(folder, device) for name, folder in zip(p.snapshots, p.snapshot_dirs)}
+    saes = {(m["trial"], m["snapshot"]): load_sae(m["dir"], device) for m in p.members}
     widths = None if p.student_widths == "auto" else p.student_widths
-    progress = Progress(f"measuring {len(saes)} snapshots on {heldout.path}", heldout.n_tokens, "tokens")
+    progress = Progress(f"measuring {len(saes)} SAEs on {heldout.path}", heldout.n_tokens, "tokens")
     batches = progress.track(heldout.batches(p.batch_size, seed=0), size=len)
     measured = kd.measure_many(saes, batches, p.alive_threshold, widths, device)
     progress.finish()
-    for (name, metrics), out, sparsity in zip(measured.items(), sm.output.records, sm.output.sparsity):
-        logging.info("snapshot %s: F alive %d (unique %d, dead %d), L0 %.2f, α %.4f, d*_S %.1f, MSE %.4g, FVU %.4f",
-                     name, metrics.f_alive, metrics.f_unique, metrics.dead, metrics.l0, metrics.alpha, metrics.dstar,
-                     metrics.mse, metrics.fvu)
-        rec = kd.record(metrics, trial=w.trial, model=w.model, ckpt=w.ckpt, layer=int(w.layer), snapshot=name,
+    for (trial, name), weights, out, sparsity in zip(saes, sm.input.weights, sm.output.records, sm.output.sparsity,
+                                                     strict=True):
+        metrics = measured[trial, name]
+        logging.info("trial %s snapshot %s: F alive %d (unique %d, dead %d), L0 %.2f, α %.4f, d*_S %.1f, MSE %.4g, "
+                     "FVU %.4f", trial, name, metrics.f_alive, metrics.f_unique, metrics.dead, metrics.l0,
+                     metrics.alpha, metrics.dstar, metrics.mse, metrics.fvu)
+        rec = kd.record(metrics, trial=trial, model=w.model, ckpt=w.ckpt, layer=int(w.layer), snapshot=name,
                         tokens=p.snapshot_tokens[name])
         rec.update(p.truth or {})
         rec["provenance"] = provenance({"alive_threshold": p.alive_threshold, "student_widths": p.student_widths},
-                                       inputs={"sae": f"{sm.input.weights[p.snapshots.index(name)]}"})
+                                       inputs={"sae": weights})
         write_json(out, rec)
         write_sparsity(sparsity, torch.tensor(metrics.firing_frequency))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Mapping, Protocol, Sequence
+from typing import Hashable, Iterable, Mapping, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
@@ -199,9 +199,9 @@ def measure(sae: Autoencoder, batches: Iterable[torch.Tensor], alive_threshold: 
     return measure_many({"sae": sae}, batches, alive_threshold, widths, device)["sae"]
 
 
-def measure_many(saes: Mapping[str, Autoencoder], batches: Iterable[torch.Tensor], alive_threshold: float = 1e-5,
-                 widths: Sequence[int] | None = None, device: str = "cpu") -> dict[str, KDMetrics]:
-    """KD metrics of several SAEs (e.g. every token snapshot of one layer) in a single pass over the data."""
+def measure_many(saes: Mapping[Hashable, Autoencoder], batches: Iterable[torch.Tensor], alive_threshold: float = 1e-5,
+                 widths: Sequence[int] | None = None, device: str = "cpu") -> dict[Hashable, KDMetrics]:
+    """KD metrics of several SAEs (e.g. every trial's snapshots at one layer) in a single pass over the data."""
     accumulators = {name: StatisticsAccumulator(sae, device) for name, sae in saes.items()}
     for x in batches:
         x = x.to(device)
