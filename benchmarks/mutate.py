@@ -52,8 +52,8 @@ BEGIN, END = "<!-- mutate:begin -->", "<!-- mutate:end -->"
 # left out: they take minutes each, and the pipeline logic they cover has unit tests of its own.
 TESTS = {
     "theory": ["tests/unit/test_theory.py"],
-    "toy": ["tests/unit/test_toy.py"],
-    "toy_analysis": ["tests/unit/test_toy.py"],
+    "toy": ["tests/unit/test_toy.py", "tests/unit/test_toy_values.py"],
+    "toy_analysis": ["tests/unit/test_toy.py", "tests/unit/test_toy_values.py"],
     "kd": ["tests/unit/test_kd.py", "tests/unit/test_kd_values.py"],
     "sae.model": ["tests/unit/test_sae.py", "tests/unit/test_sae_values.py"],
     "sae.trainer": ["tests/unit/test_sae_values.py", "tests/unit/test_sae.py", "tests/unit/test_sae_group.py",
