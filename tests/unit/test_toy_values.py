@@ -1,5 +1,7 @@
 """Hand-computed values of the toy summary (toy_analysis) on small made-up runs and its independence of
-the order in which the run tables are read.
+the order in which the run tables are read; then toy.py's pieces re-derived by hand or in numpy: the
+importance, the forward pass and held-out loss, the initialisation, the loss record's windows, curve
+and convergence stop, and the feature mass.
 
 The runs below are not trained: every loss, floor and feature count is chosen so that each table
 value can be worked out by hand (the comments show the arithmetic). Unless a comment says otherwise,
@@ -11,7 +13,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
+from interplab import toy
 from interplab.toy_analysis import (accuracy_by_alpha, add_predictions, capacity_by_width, fitted_capacity,
                                     point_accuracies, seed_critical_widths, summarize, width_curves)
 
@@ -138,3 +142,123 @@ def test_summary_tables_do_not_depend_on_the_order_of_the_runs():
         # rtol 1e-12: the same few float64 terms summed in another order.
         pd.testing.assert_frame_equal(got[name], expected[name], check_exact=False, rtol=1e-12, obj=name)
 
+
+# ---------------------------------------------------------------- toy.py: the model, its data and its loss record
+
+def test_importance_is_a_geometric_decay():
+    assert toy.importance(4, 0.5).tolist() == [1.0, 0.5, 0.25, 0.125]  # r^i, exact in binary
+
+
+def test_a_feature_whose_column_has_exactly_the_threshold_norm_is_represented():
+    # Columns of W (d = 2, F = 3): (0.5, 0) has norm exactly REPRESENTED_NORM = 0.5, (0.25, 0.25) 0.354, (1, 0) 1.
+    weight = torch.tensor([[0.5, 0.25, 1.0], [0.0, 0.25, 0.0]]).reshape(1, 1, 2, 3)
+    models = toy.TrainedModels([weight], [torch.zeros(1, 1, 3)], (2,), np.zeros((1, 1)), np.zeros(0), np.zeros(0), 0)
+    assert toy.REPRESENTED_NORM == 0.5 and models.features_represented().tolist() == [[2]]
+
+
+def _two_group_models(n_features=5):
+    """Hand-set models of widths 1 and 16 (two width groups, as width_groups splits them) for 2 seeds."""
+    gen = torch.Generator().manual_seed(0)
+    weights = [torch.randn(2, 1, 1, n_features, generator=gen), 0.3 * torch.randn(2, 1, 16, n_features, generator=gen)]
+    biases = [0.1 * torch.randn(2, 1, n_features, generator=gen) for _ in weights]
+    return toy.TrainedModels(weights, biases, (1, 16), np.zeros((2, 2)), np.zeros(0), np.zeros(0), 0)
+
+
+def test_forward_and_held_out_loss_against_a_numpy_rederivation():
+    assert toy.width_groups((1, 16)) == [(1,), (16,)]
+    models = _two_group_models()
+    x = torch.rand(2, 50, 5, generator=torch.Generator().manual_seed(1))
+    imp = toy.importance(5, 0.8)
+    xs, expected_recon, expected_loss = x.double().numpy(), [], np.zeros((2, 2))
+    for m, (weight, bias) in enumerate(zip(models.weights, models.biases)):
+        w, b = weight[:, 0].double().numpy(), bias[:, 0].double().numpy()  # [S, d, F], [S, F]
+        recon = np.maximum(np.einsum("sbf,sdf,sdg->sbg", xs, w, w) + b[:, None, :], 0.0)  # ReLU(Wᵀ W x + b)
+        expected_recon.append(recon)
+        expected_loss[:, m] = (imp.double().numpy() * (xs - recon) ** 2).sum(-1).mean(-1)  # mean over all 50
+    out = models.forward(x)
+    assert out.shape == (2, 2, 50, 5)  # [seeds, models of both groups, batch, F]
+    # float32 against float64 on sums of 16 terms of order 1: 1e-5 is rounding.
+    np.testing.assert_allclose(out.numpy(), np.stack(expected_recon, 1), rtol=1e-5, atol=1e-5)
+    # Chunks of 7 do not divide 50: every sample must still count once.
+    loss = toy._held_out_loss(models, x, x, imp, chunk=7)
+    np.testing.assert_allclose(loss.numpy(), expected_loss, rtol=1e-5)
+
+
+def test_init_is_xavier_normal_on_each_models_own_rows():
+    weight, bias, mask = toy._init_models((4,), (0,), 396, "init-test", "cpu")
+    # Xavier-normal std √(2/(d + F)) = √(2/400) = 0.0707. Over 4 × 396 = 1,584 draws the sample std's
+    # relative standard error is 1/√(2·1584) = 1.8%, so 8% is 4.5 standard errors.
+    assert weight[0, 0].std().item() == pytest.approx(math.sqrt(2 / 400), rel=0.08)
+    assert torch.all(bias == 0) and mask.flatten().tolist() == [1.0] * 4
+
+
+def _feed(record, losses):
+    """Add one loss per step (as a [1, 1] tensor) until the record says stop; the stopping step or None."""
+    for step, value in enumerate(losses):
+        if record.measures(step) and record.add(step, torch.tensor([[value]])):
+            return step
+    return None
+
+
+def test_loss_curve_is_log_spaced_and_one_based():
+    record = toy.LossRecord(steps=100, final_fraction=0.1, curve_points=5, tolerance=0.0)
+    # geomspace(1, 100, 5) = 1, 3.16, 10, 31.6, 100 → steps 1, 3, 10, 31, 100, i.e. indices 0, 2, 9, 30, 99.
+    assert toy._curve_steps(100, 5).tolist() == [0, 2, 9, 30, 99]
+    assert [s for s in range(100) if record.measures(s)] == [0, 2, 9, 30] + list(range(90, 100))
+    _feed(record, [float(s) for s in range(100)])
+    assert [(s, float(c[0, 0])) for s, c in record.curve] == [(1, 0.0), (3, 2.0), (10, 9.0), (31, 30.0), (100, 99.0)]
+
+
+def test_final_window_of_short_and_uneven_runs():
+    # 4 steps × 10% rounds to 0: the window is one step, the last.
+    short = toy.LossRecord(steps=4, final_fraction=0.1, curve_points=3, tolerance=0.0)
+    _feed(short, [4.0, 3.0, 2.0, 1.0])
+    assert short.window == 1 and short.final_loss[0, 0] == 1.0
+    # 103 steps: the window of 10 ends at the last step, so it holds steps 93..102 (mean 97.5).
+    uneven = toy.LossRecord(steps=103, final_fraction=0.1, curve_points=3, tolerance=0.0)
+    _feed(uneven, [float(s) for s in range(103)])
+    assert len(uneven.window_means) == 1 and uneven.final_loss[0, 0] == 97.5
+    # With a tolerance every step is in a window: 23 steps, window round(2.3) = 2, the first starting at step
+    # 23 % 2 = 1 so that the last ends at step 22: windows (1, 2), (3, 4), …, (21, 22).
+    windows = toy.LossRecord(steps=23, final_fraction=0.1, curve_points=3, tolerance=1e-9)
+    assert _feed(windows, [float(s) for s in range(23)]) is None
+    assert [float(m[0, 0]) for m in windows.window_means] == [s + 0.5 for s in range(1, 23, 2)]
+
+
+def test_convergence_stop_compares_the_last_two_window_means():
+    def record():
+        return toy.LossRecord(steps=100, final_fraction=0.1, curve_points=5, tolerance=0.05)
+
+    # Window means 1.0, 0.5 (moved 50%), 0.2 (60%), 0.195 (2.5%): the stop is at the end of the fourth.
+    steps = record()
+    assert _feed(steps, [1.0] * 10 + [0.5] * 10 + [0.2] * 10 + [0.195] * 10) == 39
+    np.testing.assert_allclose([float(m[0, 0]) for m in steps.window_means], [1.0, 0.5, 0.2, 0.195], rtol=1e-6)
+    # A flat loss has settled after two windows, and so has a loss of exactly 0 (a move of 0 ≤ 0).
+    assert _feed(record(), [1.0] * 30) == 19
+    assert _feed(record(), [0.0] * 30) == 19
+
+
+@pytest.mark.parametrize("factor", [0.1, 10.0])
+def test_convergence_stop_is_relative(factor):
+    """The stop compares relative moves, so scaling every loss leaves the stopping step unchanged."""
+    sequences = [(29, [1.0] * 10 + [0.5] * 10 + [0.49] * 10),  # moved 2% of the previous window
+                 (None, [1.0] * 10 + [0.5] * 10 + [0.45] * 10),  # moved 10%: no stop
+                 # moved 10% of 0.004, which is only 0.04% of the first window: settled.
+                 (29, [1.0] * 10 + [0.004] * 10 + [0.0036] * 10)]
+    for stop, losses in sequences:
+        record = toy.LossRecord(steps=100, final_fraction=0.1, curve_points=5, tolerance=0.05)
+        assert _feed(record, [factor * v for v in losses]) == stop, (stop, factor)
+
+
+def test_feature_mass_is_the_population_variance_of_the_held_out_sample():
+    """I_i·Var(t_i) with Var the sample's own variance (divisor N): the loss of the best constant output on it.
+    Four held-out samples make Bessel's N/(N − 1) a factor 4/3 that cannot hide in sampling noise."""
+    cfg = toy.ToyConfig(n_features=3, alpha=0.5, student_widths=(1,), seeds=(0,), steps=2, batch_size=4,
+                        eval_samples=4)
+    runs = toy.run_config(cfg)
+    # The held-out stream run_config draws from ("toy-eval-" + its tag F{F}_a{α}_dT{d_T}).
+    x = toy.sample_features(toy.data_generators("toy-eval-F3_a0.5_dTNone", (0,)), 4, 3, 0.5, "cpu")[0, 0]
+    expected = toy.importance(3, 0.9).double().numpy() * x.double().numpy().var(axis=0)  # numpy: ddof 0
+    assert (expected > 0).all()
+    np.testing.assert_allclose(runs["feature_mass"].iloc[0], expected, rtol=1e-5)  # float32 variance
+    assert runs["target_mass"].iloc[0] == pytest.approx(expected.sum(), rel=1e-5)
