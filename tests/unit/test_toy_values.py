@@ -143,6 +143,19 @@ def test_summary_tables_do_not_depend_on_the_order_of_the_runs():
         pd.testing.assert_frame_equal(got[name], expected[name], check_exact=False, rtol=1e-12, obj=name)
 
 
+def test_per_width_tables_do_not_depend_on_the_order_of_the_runs_they_get():
+    """toy_summary passes them add_predictions' output, which comes sorted; the functions themselves must not
+    need that: the curves, seed widths, capacity table and summary (its loss at the smallest width, its
+    widths list) come out the same from the same runs in another order."""
+    runs = add_predictions(runs_ab(), CAPACITY)
+    shuffled = runs.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    assert list(shuffled["student_width"]) != sorted(shuffled["student_width"])
+    for table in (width_curves, lambda r: seed_critical_widths(r, 0.05), capacity_by_width,
+                  lambda r: summarize(r, point_accuracies(r), 0.05)):
+        # rtol 1e-12: the same few float64 terms summed in another order.
+        pd.testing.assert_frame_equal(table(shuffled), table(runs), check_exact=False, rtol=1e-12)
+
+
 # ---------------------------------------------------------------- toy.py: the model, its data and its loss record
 
 def test_importance_is_a_geometric_decay():
