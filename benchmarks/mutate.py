@@ -500,7 +500,8 @@ def markdown(rows: dict[str, Row], header: str) -> str:
     totals = [sum(row.counts[i] for _, row in ordered) for i in range(4)]
     for module, row in ordered:
         n, killed, survived, ok = row.counts
-        lines.append(f"| {module} | {n} | {killed} | {survived} | {ok} | {killed / max(1, n - ok):.0%} | {row.measured} |")
+        score = killed / max(1, n - ok)
+        lines.append(f"| {module} | {n} | {killed} | {survived} | {ok} | {score:.0%} | {row.measured} |")
     lines.append(f"| **all** | {totals[0]} | {totals[1]} | {totals[2]} | {totals[3]} | "
                  f"**{totals[1] / max(1, totals[0] - totals[3]):.0%}** | |")
     lines += ["", "Surviving mutants (`benchmarks/mutants_accepted.tsv` gives the reason for each accepted one):", ""]
@@ -564,7 +565,8 @@ def main() -> None:
     RAW.parent.mkdir(parents=True, exist_ok=True)
     RAW.write_text(json.dumps(results, indent=1))
     date = time.strftime("%Y-%m-%d")
-    how = f"rerunning only the survivors of {args.keep_kills.name} (--keep-kills)" if args.keep_kills else "every mutant"
+    how = (f"rerunning only the survivors of {args.keep_kills.name} (--keep-kills)" if args.keep_kills
+           else "every mutant")
     rows = module_rows(results, accepted, date)
     text = RESULTS_MD.read_text()
     merge = args.merge and args.modules and BEGIN in text

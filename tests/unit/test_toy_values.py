@@ -95,7 +95,8 @@ def test_capacity_tables_hand_computed():
     assert fit.loc[0.9, "capacity_fitted"] == 2.0 and fit.loc[0.9, "n_models"] == 3
     by_width = capacity_by_width(runs).set_index(["alpha", "student_width"])
     assert list(by_width.loc[0.8, "represented_median"]) == [2.5, 4.0, 4.0]
-    assert list(by_width.loc[0.8, "represented_min"]) == [2, 4, 4] and list(by_width.loc[0.8, "represented_max"]) == [3, 4, 4]
+    assert list(by_width.loc[0.8, "represented_min"]) == [2, 4, 4]
+    assert list(by_width.loc[0.8, "represented_max"]) == [3, 4, 4]
     np.testing.assert_allclose(by_width.loc[0.8, "represented_per_dimension"], [2.5, 2.0, 1.0])
     np.testing.assert_allclose(by_width["g_alpha"], [G08] * 3 + [G09] * 3, rtol=1e-6)
 
