@@ -34,7 +34,8 @@ test: setup
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # Mutation testing of the core modules (not in CI: about an hour on one core); writes its table
-# into benchmarks/RESULTS.md. `$(BIN)/python benchmarks/mutate.py kd` mutates one module.
+# into benchmarks/RESULTS.md. `$(BIN)/python benchmarks/mutate.py kd` mutates one module (add --merge
+# to put its row into that table).
 mutate: setup
 	$(BIN)/python benchmarks/mutate.py
 

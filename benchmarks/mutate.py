@@ -21,8 +21,12 @@ seconds; the parent imports them once and each child starts with them loaded.
 
     python benchmarks/mutate.py                   # every module, writes benchmarks/RESULTS.md's table
     python benchmarks/mutate.py kd sae.l1         # some modules (no RESULTS.md update)
+    python benchmarks/mutate.py --merge kd        # some modules, their rows replaced in RESULTS.md's table
     python benchmarks/mutate.py --list kd         # the mutants (line, key), without running them
     python benchmarks/mutate.py --keep-kills benchmarks/results/mutate.json   # rerun only the survivors
+
+With --merge the other modules keep their rows and surviving-mutant lines as the table has them; the
+`measured` column dates each row's run.
 """
 
 from __future__ import annotations
@@ -52,8 +56,8 @@ BEGIN, END = "<!-- mutate:begin -->", "<!-- mutate:end -->"
 # left out: they take minutes each, and the pipeline logic they cover has unit tests of its own.
 TESTS = {
     "theory": ["tests/unit/test_theory.py"],
-    "toy": ["tests/unit/test_toy.py"],
-    "toy_analysis": ["tests/unit/test_toy.py"],
+    "toy": ["tests/unit/test_toy.py", "tests/unit/test_toy_values.py"],
+    "toy_analysis": ["tests/unit/test_toy.py", "tests/unit/test_toy_values.py"],
     "kd": ["tests/unit/test_kd.py", "tests/unit/test_kd_values.py"],
     "sae.model": ["tests/unit/test_sae.py", "tests/unit/test_sae_values.py"],
     "sae.trainer": ["tests/unit/test_sae_values.py", "tests/unit/test_sae.py", "tests/unit/test_sae_group.py",
@@ -447,31 +451,61 @@ def kills_of(path: Path) -> dict[str, dict[str, set]]:
     return out
 
 
-def markdown(results: list[dict], accepted: dict[str, str], elapsed: float, kept_from: Path | None) -> str:
-    how = (f"rerunning only the survivors of {kept_from.name} (--keep-kills)" if kept_from else "every mutant")
-    lines = [BEGIN, "", f"{time.strftime('%Y-%m-%d')}, {how}: {elapsed / 60:.0f} min, one worker. "
-             "Score = killed / (mutants − accepted); timeouts count as killed. Each mutant runs the tests that execute its lines.", "",
-             "| module | mutants | killed | survived | accepted (equivalent) | score |", "|---|---|---|---|---|---|"]
-    totals = [0, 0, 0, 0]
+@dataclass
+class Row:
+    """One module's line of the RESULTS.md table and its surviving-mutant lines."""
+    counts: tuple[int, int, int, int]  # mutants, killed, survived, accepted
+    measured: str  # date of the run that measured it
+    survivors: list[str]
+
+
+def module_rows(results: list[dict], accepted: dict[str, str], date: str) -> dict[str, Row]:
+    rows = {}
     for module in TESTS:
-        rows = [r for r in results if r["module"] == module]
-        if not rows:
+        found = [r for r in results if r["module"] == module]
+        if not found:
             continue
-        killed = sum(r["outcome"] in ("killed", "timeout") for r in rows)
-        ok = sum(r["outcome"] in ("survived", "uncovered") and r["key"] in accepted for r in rows)
-        survived = len(rows) - killed - ok
-        for i, n in enumerate((len(rows), killed, survived, ok)):
-            totals[i] += n
-        lines.append(f"| {module} | {len(rows)} | {killed} | {survived} | {ok} | {killed / max(1, len(rows) - ok):.0%} |")
+        killed = sum(r["outcome"] in ("killed", "timeout") for r in found)
+        ok = sum(r["outcome"] in ("survived", "uncovered") and r["key"] in accepted for r in found)
+        survivors = []
+        for r in found:
+            if r["outcome"] in ("survived", "uncovered"):
+                reason = accepted.get(r["key"], "**not accepted: needs a test**")
+                if r["outcome"] == "uncovered":
+                    reason = "no test runs this line; " + reason
+                survivors.append(f"- `{module}` line {r['line']}: `{r['description']}` — {reason}")
+        rows[module] = Row((len(found), killed, len(found) - killed - ok, ok), date, survivors)
+    return rows
+
+
+def table_rows(block: str) -> dict[str, Row]:
+    """The rows of a table that `markdown` wrote (a row without a `measured` cell dates from the block's first line)."""
+    lines = block.splitlines()
+    first = next(line for line in lines if line and line != BEGIN)
+    rows = {}
+    for line in lines:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and cells[0] in TESTS:
+            rows[cells[0]] = Row(tuple(int(c) for c in cells[1:5]), cells[6] if len(cells) > 6 else first[:10],
+                                 [s for s in lines if s.startswith(f"- `{cells[0]}` ")])
+    return rows
+
+
+def markdown(rows: dict[str, Row], header: str) -> str:
+    lines = [BEGIN, "", header + " Score = killed / (mutants − accepted); timeouts count as killed. "
+             "Each mutant runs the tests that execute its lines.", "",
+             "| module | mutants | killed | survived | accepted (equivalent) | score | measured |",
+             "|---|---|---|---|---|---|---|"]
+    ordered = [(module, rows[module]) for module in TESTS if module in rows]
+    totals = [sum(row.counts[i] for _, row in ordered) for i in range(4)]
+    for module, row in ordered:
+        n, killed, survived, ok = row.counts
+        score = killed / max(1, n - ok)
+        lines.append(f"| {module} | {n} | {killed} | {survived} | {ok} | {score:.0%} | {row.measured} |")
     lines.append(f"| **all** | {totals[0]} | {totals[1]} | {totals[2]} | {totals[3]} | "
-                 f"**{totals[1] / max(1, totals[0] - totals[3]):.0%}** |")
-    survivors = [r for r in results if r["outcome"] in ("survived", "uncovered")]
+                 f"**{totals[1] / max(1, totals[0] - totals[3]):.0%}** | |")
     lines += ["", "Surviving mutants (`benchmarks/mutants_accepted.tsv` gives the reason for each accepted one):", ""]
-    for r in survivors:
-        reason = accepted.get(r["key"], "**not accepted: needs a test**")
-        if r["outcome"] == "uncovered":
-            reason = "no test runs this line; " + reason
-        lines.append(f"- `{r['module']}` line {r['line']}: `{r['description']}` — {reason}")
+    lines += [s for _, row in ordered for s in row.survivors]
     return "\n".join(lines + ["", END])
 
 
@@ -485,6 +519,8 @@ def main() -> None:
                         help="an earlier run's benchmarks/results/mutate.json: its killed mutants count as killed "
                              "and only the rest run again (valid while the modules are unchanged and tests were "
                              "only added since)")
+    parser.add_argument("--merge", action="store_true",
+                        help="replace the named modules' rows in RESULTS.md's table, keeping the other rows")
     args = parser.parse_args()
     modules = args.modules or list(TESTS)
     unknown = set(modules) - set(TESTS)
@@ -528,10 +564,19 @@ def main() -> None:
     elapsed = time.monotonic() - start
     RAW.parent.mkdir(parents=True, exist_ok=True)
     RAW.write_text(json.dumps(results, indent=1))
-    table = markdown(results, accepted, elapsed, args.keep_kills)
+    date = time.strftime("%Y-%m-%d")
+    how = (f"rerunning only the survivors of {args.keep_kills.name} (--keep-kills)" if args.keep_kills
+           else "every mutant")
+    rows = module_rows(results, accepted, date)
+    text = RESULTS_MD.read_text()
+    merge = args.merge and args.modules and BEGIN in text
+    if merge:
+        rows = {**table_rows(text[text.index(BEGIN):text.index(END)]), **rows}
+    scope = f"{', '.join(modules)} only, " if merge else ""
+    note = "; the other modules' rows are kept from the runs their `measured` column dates" if merge else ""
+    table = markdown(rows, f"{date}, {scope}{how}: {elapsed / 60:.0f} min, one worker{note}.")
     print(table)
-    if not args.modules:
-        text = RESULTS_MD.read_text()
+    if not args.modules or args.merge:
         if BEGIN in text:
             text = text[:text.index(BEGIN)] + table + text[text.index(END) + len(END):]
         else:

@@ -87,6 +87,22 @@ def test_a_latent_firing_exactly_at_the_threshold_is_dead():
     assert (m.f_alive, m.dead) == (1, 1)
 
 
+def test_a_latent_firing_on_exactly_the_dense_share_is_not_dense():
+    # 10 tokens: latent 0 fires on 1 (1/10, the same double as DENSE_THRESHOLD = 0.1), latent 1 on 2.
+    x = torch.zeros(10, 2)
+    x[0, 0], x[:2, 1] = 1.0, 1.0
+    m = kd.measure(Affine(torch.eye(2), torch.eye(2), torch.zeros(2)), [x], widths=[1])
+    assert m.firing_frequency == [0.1, 0.2] and kd.DENSE_THRESHOLD == 0.1
+    assert m.dense == 1, "dense means firing on more than 10% of the tokens"
+
+
+def test_density_table_counts_the_never_fired_latents():
+    # Two latents never fired, none fired on every token (a count of the frequency-1 latents would say 0).
+    rec = {**{k: "x" for k in kd.IDENTITY}, "firing_frequency": [0.0, 0.0, 0.25, 0.5], "dead": 2, "dense": 2}
+    table = kd.density_table([rec])
+    assert (table["never_fired"] == 2).all() and table["latents"].sum() == 2
+
+
 def test_default_widths_reach_past_dstar_or_the_teacher_width_whichever_is_larger():
     x = torch.tensor([[1.0, 0, 0], [0, 2, 0], [0, 0, 0], [3, 0, -1]])
     identity = Affine(torch.eye(3), torch.eye(3), torch.zeros(3))

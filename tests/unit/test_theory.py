@@ -50,6 +50,12 @@ def test_naive_floor_endpoints_and_monotone():
     assert floor[-1] == 0.0
 
 
+def test_naive_floor_hand_computed_between_the_endpoints():
+    # g(0.8) = 1/(0.2·ln 5) = 3.10667: width 5 carries 15.533 of F = 40 features, so
+    # ε∞·(1 − 15.533/40) = 2 · 0.61167 = 1.22333 (abs 1e-4: the hand value's rounding).
+    assert theory.naive_floor(5, 0.8, 40, eps_inf=2.0) == pytest.approx(1.22333, abs=1e-4)
+
+
 def test_refined_floor_hand_computed():
     mass = [0.1, 0.5, 0.2, 0.05]  # sorted: 0.5, 0.2, 0.1, 0.05
     # g(0.8) = 3.107: width 1 keeps 3 features → floor = 0.05; width 0 keeps none → total.
@@ -76,6 +82,29 @@ def test_measured_critical_width():
     assert theory.measured_critical_width(widths, losses, 0.2) == 4
     assert theory.measured_critical_width(widths[::-1], losses[::-1], 0.05) == 8  # order-free
     assert theory.measured_critical_width([1, 2], [0.3, 0.3]) == 1  # flat curve
+
+
+def test_measured_critical_width_measures_from_the_floor_over_the_range():
+    widths = [1, 2, 4, 8, 16]
+    losses = np.array([1.0, 0.5, 0.1, 0.03, 0.0])
+    # A curve above zero: floor 1.0 and range 1.0, threshold 1.05 → width 8 (a range of max + min = 3
+    # would put the threshold at 1.15 and answer 4).
+    assert theory.measured_critical_width(widths, losses + 1.0, 0.05) == 8
+    # A curve ten times higher: range 10, threshold 0.05 · 10 = 0.5 → width 8 (0.3 within, 1.0 not).
+    assert theory.measured_critical_width(widths, 10 * losses, 0.05) == 8
+    # Tolerance 0: the width of the lowest loss itself, the first of tied minima.
+    assert theory.measured_critical_width(widths, [1.0, 0.2, 0.1, 0.1, 0.3], 0.0) == 4
+    # Inclusive bound: a loss exactly tolerance · range above the floor (0 + 0.5 · 1.0, exact in
+    # binary) is within it.
+    assert theory.measured_critical_width([1, 2, 3], [1.0, 0.5, 0.0], 0.5) == 2
+    assert theory.measured_critical_width([7], [0.4]) == 7  # a one-point curve is its own floor
+
+
+def test_measured_critical_width_rejects_empty_and_mismatched_curves():
+    with pytest.raises(ValueError, match="non-empty and of equal length"):
+        theory.measured_critical_width([], [])
+    with pytest.raises(ValueError, match="non-empty and of equal length"):
+        theory.measured_critical_width([1, 2], [0.5])
 
 
 def test_prediction_accuracy():

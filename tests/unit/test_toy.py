@@ -23,11 +23,13 @@ def test_sample_features_distribution():
 def test_width_groups_bound_padding():
     assert toy.width_groups((1, 2, 3, 10, 64, 30), ratio=8) == [(1, 2, 3), (10, 30, 64)]
     assert toy.width_groups((5,)) == [(5,)]
+    assert toy.width_groups((1, 8, 9)) == [(1, 8), (9,)], "a group's largest may be exactly ratio × its smallest"
 
 
 def test_run_config_is_deterministic_and_learns():
     a, b = toy.run_config(SMALL), toy.run_config(SMALL)
     pd.testing.assert_frame_equal(a, b)
+    assert set(a["mode"]) == {"direct"} and set(a["teacher_width"]) == {-1}  # −1: no teacher
     loss = a.groupby("student_width")["eval_loss"].mean()
     assert loss.is_monotonic_decreasing, "wider students reach lower loss"
     assert loss.iloc[-1] < 0.2 * loss.iloc[0]
@@ -133,6 +135,9 @@ def test_convergence_stop_shortens_training_only_when_asked():
     assert set(toy.run_config(SMALL)["steps_run"]) == {SMALL.steps}
     stopped = toy.run_config(dataclasses.replace(SMALL, convergence_tolerance=0.5))
     assert stopped["steps_run"].iloc[0] < SMALL.steps and stopped["steps_run"].nunique() == 1
+    # The stop falls at the end of a window (30 steps = 10% of 300, aligned to end at step 300), and
+    # steps_run counts the steps taken: a multiple of 30.
+    assert stopped["steps_run"].iloc[0] % 30 == 0
 
 
 def test_target_mass_is_importance_times_variance():
