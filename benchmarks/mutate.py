@@ -64,6 +64,7 @@ TESTS = {
                     "tests/unit/test_integrity.py"],
     "sae.sources": ["tests/unit/test_sae_group.py"],
     "sae.l1": ["tests/unit/test_sae_values.py", "tests/unit/test_sae.py"],
+    "sae.sizes": ["tests/unit/test_sizes.py"],
     "activations": ["tests/unit/test_activations.py", "tests/unit/test_activations_values.py",
                     "tests/unit/test_integrity.py"],
     "grok.analysis": ["tests/unit/test_grok_values.py", "tests/unit/test_grok_training.py"],
