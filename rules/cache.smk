@@ -29,7 +29,8 @@ if LM is not None:
             f"{LOGS}/cache/{{model}}/{{ckpt}}.log",
         benchmark:
             f"{BENCH}/cache/{{model}}/{{ckpt}}.tsv"
-        threads: 2
+        priority: PRIORITY["cache"]
+        threads: 1  # one job per checkpoint: they run side by side instead of waiting for two free cores
         resources:
             mem_mb=by_attempt(8000),
             runtime=by_attempt(120),

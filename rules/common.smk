@@ -50,6 +50,12 @@ def stage_enabled(stage):
     return stage in config["stages"]
 
 
+# Scheduling. The language-model chain (tokenizer → teacher → caches → SAEs → KD) is the DAG's
+# longest path; without priorities Snakemake fills two cores with toy, grokking and distillation jobs
+# first and starts the chain minutes late. Higher runs first among ready jobs; ties keep the DAG order.
+PRIORITY = {"teacher": 50, "cache": 40, "sae": 30, "kd": 20}
+
+
 def by_attempt(base):
     """A resource that grows with each retry (`retries:` in the SLURM profile): base × attempt."""
 

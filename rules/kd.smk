@@ -36,6 +36,7 @@ rule kd_measure:
         f"{LOGS}/kd/{{model}}/{{ckpt}}/L{{layer}}.log",
     benchmark:
         f"{BENCH}/kd/{{model}}/{{ckpt}}/L{{layer}}.tsv"
+    priority: PRIORITY["kd"]
     threads: 1
     resources:
         mem_mb=by_attempt(4000),
@@ -73,6 +74,7 @@ if KD_SPLICE:
             f"{LOGS}/kd/splice/{{model}}/{{ckpt}}/L{{layer}}.log",
         benchmark:
             f"{BENCH}/kd/splice/{{model}}/{{ckpt}}/L{{layer}}.tsv"
+        priority: PRIORITY["kd"]
         threads: 1
         resources:
             mem_mb=by_attempt(4000),

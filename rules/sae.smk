@@ -34,6 +34,7 @@ for _group in SAE.groups:
             f"{LOGS}/sae/{{model}}/{{ckpt}}/{_group}.log",
         benchmark:
             f"{BENCH}/sae/{{model}}/{{ckpt}}/{_group}.tsv"
+        priority: PRIORITY["sae"]
         threads: config["sae"]["threads"]
         resources:
             mem_mb=by_attempt(4000),

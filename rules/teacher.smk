@@ -19,6 +19,7 @@ if LM is not None:
             f"{LOGS}/tokens/{{model}}.log",
         benchmark:
             f"{BENCH}/tokens/{{model}}.tsv"
+        priority: PRIORITY["teacher"]
         threads: 1
         resources:
             mem_mb=by_attempt(4000),
@@ -47,6 +48,7 @@ if LM is not None and LM.source == "local":
             f"{LOGS}/teacher/{{model}}/tokenizer.log",
         benchmark:
             f"{BENCH}/teacher/{{model}}/tokenizer.tsv"
+        priority: PRIORITY["teacher"]
         threads: 1
         resources:
             mem_mb=by_attempt(2000),
@@ -75,7 +77,8 @@ if LM is not None and LM.source == "local":
             f"{LOGS}/teacher/{{model}}/train.log",
         benchmark:
             f"{BENCH}/teacher/{{model}}/train.tsv"
-        threads: 2
+        priority: PRIORITY["teacher"]
+        threads: 1  # a 2-thread job waits for both cores to be free at once, which toy and grok jobs delay
         resources:
             mem_mb=by_attempt(4000),
             runtime=by_attempt(60),

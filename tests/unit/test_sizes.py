@@ -82,6 +82,7 @@ def test_planted_features_found_again_dead_latents_left_out_and_random_baseline(
     # 24 random directions against 96 unit rows in 32 dimensions: well below a match, well above 0
     assert 0.3 < first["random_mmcs"] < 0.7
     assert last["size"] == 96 and math.isnan(last["mmcs_with_larger"]) and last["n_matched"] == 0
+    assert math.isnan(last["share_matched"]) and math.isnan(last["mmcs_alive"]), "the largest has nothing to match"
     assert pd.isna(last["larger_size"])
     counts = features.groupby(["kind", "size"]).size().to_dict()
     assert counts == {("learned", 24): 24, ("learned", 96): 96, ("random", 24): 24, ("random", 96): 96}
@@ -123,3 +124,55 @@ def test_sizes_draw_independent_inits_and_share_the_data_order(tmp_path):
         starts[name] = trainer.sae.W_dec.detach().clone()
     assert torch.equal(starts["nested_small"], starts["nested_large"][:16]), "one seed nests the starts"
     assert max_cosine(starts["small"], starts["large"]).mean() < 0.9
+
+
+def test_each_size_is_compared_with_the_next_larger_one_not_the_largest():
+    """Three sizes: the smallest shares its rows with the middle one only, so comparing it with the
+    largest instead would lose the matches; every table value is recomputed from the features table."""
+    d = 16
+    small = unit_rows(8, d, 1)
+    middle = torch.cat([small, unit_rows(8, d, 2)])
+    large = unit_rows(32, d, 3)  # unrelated to both
+    alive = {size: torch.ones(size, dtype=torch.bool) for size in (8, 16, 32)}
+    sizes, features = compare_sizes({8: small, 16: middle, 32: large}, alive, seed=0)
+    assert sizes["larger_size"].tolist()[:2] == [16, 32] and pd.isna(sizes["larger_size"].iloc[2])
+    assert sizes["mmcs_alive"].iloc[0] == pytest.approx(1.0) and sizes["n_matched"].iloc[0] == 8
+    assert sizes["mmcs_alive"].iloc[1] < 0.9, "the middle size is compared with the unrelated largest"
+    for row in sizes.itertuples():
+        of_size = features[features["size"] == row.size]
+        learned, random = of_size[of_size["kind"] == "learned"], of_size[of_size["kind"] == "random"]
+        assert len(learned) == len(random) == row.size
+        assert row.effective_dims == pytest.approx(learned["effective_dims"].mean())
+        assert row.random_effective_dims == pytest.approx(random["effective_dims"].mean())
+        if row.size < 32:
+            assert row.random_mmcs == pytest.approx(random["mcs_with_larger"].mean())
+            assert row.mmcs_with_larger == pytest.approx(learned["mcs_with_larger"].mean())
+
+
+def test_a_size_with_no_alive_latent_or_just_one():
+    d = 8
+    truth = unit_rows(16, d, 4)
+    none_alive = torch.zeros(8, dtype=torch.bool)
+    one_alive = torch.zeros(8, dtype=torch.bool)
+    one_alive[3] = True
+    everything = torch.ones(16, dtype=torch.bool)
+    sizes, _ = compare_sizes({8: truth[:8], 16: truth}, {8: none_alive, 16: everything}, seed=0)
+    first = sizes.iloc[0]
+    assert first["n_alive"] == 0 and first["n_matched"] == 0 and not first["bimodal"]
+    for column in ("mmcs_alive", "share_matched", "bimodality", "effective_dims"):
+        assert math.isnan(first[column]), column
+    assert first["mmcs_with_larger"] == pytest.approx(1.0), "dead latents still count in the all-features MMCS"
+    sizes, _ = compare_sizes({8: truth[:8], 16: truth}, {8: one_alive, 16: everything}, seed=0)
+    first = sizes.iloc[0]
+    assert (first["n_alive"], first["n_matched"], first["share_matched"]) == (1, 1, 1.0)
+    assert first["mmcs_alive"] == pytest.approx(1.0) and math.isnan(first["bimodality"])
+    assert first["effective_dims"] == pytest.approx(effective_dimensions(truth[3:4]).item())
+
+
+def test_bimodality_guards_its_edges():
+    """Four values are enough; values that coincide to 1e-9 of their scale (or of 1 near zero) are one mode."""
+    four = np.array([0.1, 0.2, 0.4, 0.9])
+    assert math.isfinite(bimodality_coefficient(four))
+    assert math.isnan(bimodality_coefficient(np.full(5, 1000.0) + np.array([0, 1e-7, 2e-7, 5e-7, 3e-7])))
+    assert math.isfinite(bimodality_coefficient(np.array([0.0, 0.0, 0.0, 1.5e-9, 1.0e-9])))
+    assert math.isnan(bimodality_coefficient(np.array([0.0, 0.0, 0.0, 1.0e-9])))  # a spread of exactly 1e-9
