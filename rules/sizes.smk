@@ -3,7 +3,8 @@
 # random-direction baseline and each feature's sparsity in the neuron basis.
 SIZES_FIGURES = ("mmcs_vs_size", "mcs_histograms", "neuron_basis")
 SIZES_TABLES = f"{RESULTS}/sizes/{SAE.model}/{SAE.ckpts[-1]}/L{SIZES_LAYER}"
-register_targets("sizes", [f"{SIZES_TABLES}/sizes.csv", *(f"{RESULTS}/figures/sizes/{fig}.png" for fig in SIZES_FIGURES)])
+register_targets("sizes", [f"{SIZES_TABLES}/sizes.csv"])
+register_targets("sizes", [f"{RESULTS}/figures/sizes/{fig}.png" for fig in SIZES_FIGURES])
 
 
 rule sizes_train:

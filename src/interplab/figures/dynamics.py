@@ -15,6 +15,7 @@ from typing import Mapping
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import NullLocator
 
 from interplab.figures import style
 
@@ -62,7 +63,8 @@ def checkpoint_dynamics(metrics: pd.DataFrame, steps: Mapping[str, int | None], 
             ax.set_xscale("symlog", linthresh=1)
             ax.set_xlim(x.min() - 0.3 if x.min() < 1 else x.min() / 1.3, x.max() * 1.3)
             ax.set_xlabel("teacher training step")
-            style.count_axis(ax, "x")
+            ax.set_xticks(x[order], [style.count_label(step) for step in x[order]])  # the steps studied
+            ax.xaxis.set_minor_locator(NullLocator())
         else:
             ax.set_xticks(x, ckpts, rotation=30)
             ax.set_xlabel("teacher checkpoint (config order)")

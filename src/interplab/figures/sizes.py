@@ -5,7 +5,7 @@
 - mcs_histograms: per size, the distribution of its alive features' MCS with the next larger
   dictionary against the random baseline's; Sarle's bimodality coefficient printed per panel.
 - neuron_basis: each alive feature's effective number of basis directions, (‖w‖₁/‖w‖₂)², against
-  random directions (d·2/π expected), split by whether the next larger dictionary found it again.
+  random directions (1 + (d−1)·2/π expected), split by whether the next larger dictionary found it again.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pandas as pd
 from matplotlib.ticker import FixedLocator, NullLocator
 
 from interplab.figures import style
-from interplab.sae.sizes import BIMODAL, MCS_MATCH
+from interplab.sae.sizes import BIMODAL, MCS_MATCH, random_expectation
 
 LEARNED, RANDOM = "C0", "0.55"
 
@@ -120,7 +120,8 @@ def neuron_basis(sizes: pd.DataFrame, features: pd.DataFrame, layer: int, path: 
         patch.set_facecolor(colour)
         patch.set_alpha(0.75)
     ax.set_xticks([4 * i + 1 for i in range(len(ordered))], [f"F {int(s)}" for s in ordered["size"]])
-    for level, label in ((d, f" d = {d}"), (d * 2 / math.pi, f" random: d·2/π = {d * 2 / math.pi:.1f}")):
+    expected = random_expectation(d)
+    for level, label in ((d, f" d = {d}"), (expected, f" random: 1 + (d−1)·2/π = {expected:.1f}")):
         ax.axhline(level, color="0.35", ls=":", lw=0.9)
         ax.text(ax.get_xlim()[1], level, label, va="center", fontsize=7.5, color="0.35")
     ax.set_ylim(0, d * 1.08)

@@ -10,7 +10,7 @@ d = 128), so a dictionary that found a stable set shows a bimodal MCS histogram.
 
 Their second question is whether features are sparse in the neuron basis: the effective number of
 basis directions a feature uses, the Simpson diversity of its weights' shares |w_i| / ‖w‖₁, which is
-(‖w‖₁ / ‖w‖₂)². A Gaussian random direction scores d·2/π (81.5 at d = 128), a basis vector 1.
+(‖w‖₁ / ‖w‖₂)². A random direction scores 1 + (d−1)·2/π on average (81.9 at d = 128), a basis vector 1.
 """
 
 from __future__ import annotations
@@ -73,9 +73,15 @@ def max_cosine(rows: torch.Tensor, against: torch.Tensor, chunk: int = 4096) -> 
 
 
 def effective_dimensions(directions: torch.Tensor) -> torch.Tensor:
-    """(‖w‖₁ / ‖w‖₂)² per row: the Simpson diversity (inverse sum of squared shares) of |w_i| / ‖w‖₁."""
+    """(‖w‖₁ / ‖w‖₂)² per row: the Simpson diversity (inverse sum of squared shares) of |w_i|/‖w‖₁."""
     w = directions.detach().double().cpu()
     return (w.abs().sum(1) / torch.linalg.vector_norm(w, dim=1).clamp_min(1e-12)) ** 2
+
+
+def random_expectation(d: int) -> float:
+    """E[(‖w‖₁/‖w‖₂)²] for an isotropic random direction: with w = r·u, E[(Σ|u_i|)²] = d·E[u_1²] +
+    d(d−1)·E[|u_1||u_2|] = 1 + (d−1)·2/π, since E[|w_1||w_2|] = 2/π and r is independent of u."""
+    return 1 + (d - 1) * 2 / math.pi
 
 
 def random_directions(n: int, d: int, seed: int) -> torch.Tensor:
