@@ -151,7 +151,9 @@ except ValueError as error:
     raise WorkflowError(f"Invalid configuration. config: {error}") from None
 SAE_LAYERS = [f"{layer:02d}" for layer in SAE.layers]
 SAE_DIR = f"{RESULTS}/sae/{{trial}}/{{model}}/{{ckpt}}"
-SAE_TRAINING_KEYS = [key for key in config["sae"] if key != "threads"]  # threads never change the numbers
+# The sae settings a training job's numbers depend on (threads never change them): every group job's
+# params, and the base of the sizes stage's.
+SAE_TRAINING = {key: value for key, value in config["sae"].items() if key != "threads"}
 
 
 def sae_outputs(trial, model, ckpt, layer):
@@ -345,7 +347,7 @@ SIZES_LAYER = f"{SIZES.layer:02d}"
 SIZES_DIR = f"{RESULTS}/sizes/{{model}}/{{ckpt}}/L{SIZES_LAYER}"
 # The sizes train with the sae section's settings (init, lr, batch, normalisation, data order), one
 # fixed λ and only a final snapshot; each member overrides the dictionary size.
-SIZES_SAE = {**{key: config["sae"][key] for key in SAE_TRAINING_KEYS}, "trials": SIZES.trials(),
+SIZES_SAE = {**SAE_TRAINING, "trials": SIZES.trials(),
              "training_tokens": SIZES.training_tokens, "snapshots": []}
 
 

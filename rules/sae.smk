@@ -20,7 +20,7 @@ for _group in SAE.groups:
         output:
             **sae_group_outputs(_group),
         params:
-            sae={key: config["sae"][key] for key in SAE_TRAINING_KEYS},
+            sae=SAE_TRAINING,
             members=sae_group_members(_group),
             snapshots=list(SAE.snapshots),
             layers=list(SAE.groups[_group]),

@@ -2,7 +2,7 @@
 # checkpoint with one λ (L1 summed over latents), then MMCS-with-larger, the MCS histograms against a
 # random-direction baseline and each feature's sparsity in the neuron basis.
 SIZES_FIGURES = ("mmcs_vs_size", "mcs_histograms", "neuron_basis")
-SIZES_TABLES = f"{RESULTS}/sizes/{SAE.model}/{SAE.ckpts[-1]}/L{SIZES_LAYER}"
+SIZES_TABLES = SIZES_DIR.format(model=SAE.model, ckpt=SAE.ckpts[-1])
 register_targets("sizes", [f"{SIZES_TABLES}/sizes.csv"])
 register_targets("sizes", [f"{RESULTS}/figures/sizes/{fig}.png" for fig in SIZES_FIGURES])
 
@@ -52,8 +52,6 @@ rule sizes_compare:
         ),
         features=f"{SIZES_DIR}/features.csv",
     params:
-        sizes=lambda wc: {SIZES.name(e): str(Path(w).parent) for e, w in
-                          zip(SIZES.expansions, sizes_outputs(wc.model, wc.ckpt)["weights"])},
         alive_threshold=KD["alive_threshold"],
         batch_size=KD["batch_size"],
         seed=SIZES.seed,

@@ -60,6 +60,10 @@ class KDMetrics:
     floor_refined: list[float] = field(repr=False)
     floor_naive: list[float] = field(repr=False)
 
+    def alive(self) -> np.ndarray:
+        """Per latent, whether it counts in F_alive (alive_latents on the measured firing frequency)."""
+        return alive_latents(np.asarray(self.firing_frequency), self.alive_threshold)
+
     def scalars(self) -> dict:
         """The one-number metrics, for tables."""
         return {k: v for k, v in asdict(self).items() if not isinstance(v, list)}
@@ -150,12 +154,17 @@ def student_widths(d_model: int, n: int = 24) -> list[int]:
     return sorted({int(w) for w in np.round(np.geomspace(1, d_model, n))})
 
 
+def alive_latents(frequency: np.ndarray, alive_threshold: float) -> np.ndarray:
+    """A latent is alive when it fires on more than `alive_threshold` of the measured tokens."""
+    return frequency > alive_threshold
+
+
 def from_statistics(stats: dict, alive_threshold: float = 1e-5, widths: Sequence[int] | None = None) -> KDMetrics:
     """Turn accumulated statistics into the KD metrics of docs/science.md §1."""
     n_tokens = int(stats["n_tokens"])
     fires = stats["fires"].numpy()
     freq = fires / n_tokens
-    alive = freq > alive_threshold
+    alive = alive_latents(freq, alive_threshold)
     f_alive = int(alive.sum())
     l0 = float(fires.sum() / n_tokens)
     alpha, g, dstar = alpha_and_dstar(l0, f_alive)
