@@ -98,22 +98,19 @@ def mcs_histograms(sizes: pd.DataFrame, features: pd.DataFrame, layer: int, path
 
 def neuron_basis(sizes: pd.DataFrame, features: pd.DataFrame, layer: int, path: str | Path, provenance=None) -> None:
     """Effective number of basis directions per alive feature (box per size), found-again features apart
-    from the rest, against random directions; the dimension and its Gaussian expectation dotted."""
+    from the rest, against random directions; the dimension and a random direction's expectation dotted."""
     style.apply()
     ordered = sizes.sort_values("size")
     d = int(ordered["d_in"].iloc[0])
     fig, ax = plt.subplots(figsize=(8.4, 3.9))
-    groups, positions, colours = [], [], []
+    drawn = []  # (values, x position, colour) of every non-empty box
     for i, row in enumerate(ordered.itertuples()):
         of_size = features[features["size"] == row.size]
         live = of_size[(of_size["kind"] == "learned") & of_size["alive"]]
         found = live["mcs_with_larger"] > MCS_MATCH
         parts = [(live[found], LEARNED), (live[~found], "C1"), (of_size[of_size["kind"] == "random"], RANDOM)]
-        for j, (part, colour) in enumerate(parts):
-            groups.append(part["effective_dims"].to_numpy())
-            positions.append(4 * i + j)
-            colours.append(colour)
-    drawn = [(g, p, c) for g, p, c in zip(groups, positions, colours) if len(g)]
+        drawn += [(part["effective_dims"].to_numpy(), 4 * i + j, colour)
+                  for j, (part, colour) in enumerate(parts) if len(part)]
     boxes = ax.boxplot([g for g, _, _ in drawn], positions=[p for _, p, _ in drawn], widths=0.8, patch_artist=True,
                        showfliers=False, medianprops={"color": "black"})
     for patch, (_, _, colour) in zip(boxes["boxes"], drawn):
