@@ -30,7 +30,7 @@ from interplab import theory
 from interplab.io import stable_seed
 from interplab.progress import Progress
 
-DATA_CHUNK = 50  # steps of data drawn per generator call
+PROGRESS_EVERY = 50  # steps between progress checks
 SETTLED_SHARE = 0.01  # see LossRecord
 REPRESENTED_NORM = 0.5  # a feature counts as represented when its column of W has at least this norm
 
@@ -99,18 +99,25 @@ def data_generators(tag: str, seeds: tuple[int, ...]) -> list[np.random.Generato
     return [np.random.Generator(np.random.PCG64(stable_seed(tag, seed))) for seed in seeds]
 
 
-def sample_features(gens: list[np.random.Generator], batch: int, n_features: int, alpha: float, device: str,
-                    chunk: int = 1) -> torch.Tensor:
-    """`chunk` batches per seed, [chunk, S, B, F]: each feature is 0 with probability α, else U[0, 1].
+class FeatureStream:
+    """Fresh feature batches [S, B, F], one seeded stream per seed: each feature is 0 with probability α, else U[0, 1].
 
-    One uniform draw v per entry suffices: ReLU(v − α)/(1 − α) is 0 with probability α and,
-    given v ≥ α, uniform on [0, 1].
+    One uniform draw v per entry suffices: ReLU(v − α)/(1 − α) is 0 with probability α and, given
+    v ≥ α, uniform on [0, 1]. Each batch is drawn into one reused [S, B, F] buffer, which stays in
+    cache (drawing many steps at once, then transposing them, took twice as long), so on the CPU
+    a returned batch is valid until the next call.
     """
-    draws = np.empty((len(gens), chunk, batch, n_features), dtype=np.float32)
-    for s, gen in enumerate(gens):
-        gen.random(out=draws[s], dtype=np.float32)
-    out = torch.from_numpy(draws).to(device).transpose(0, 1).contiguous()
-    return torch.relu_(out.sub_(alpha)).div_(1.0 - alpha)
+
+    def __init__(self, tag: str, seeds: tuple[int, ...], batch: int, n_features: int, alpha: float, device: str) -> None:
+        self.generators = data_generators(tag, seeds)
+        self.draws = np.empty((len(seeds), batch, n_features), dtype=np.float32)
+        self.alpha, self.device = alpha, device
+
+    def next(self) -> torch.Tensor:
+        for generator, out in zip(self.generators, self.draws):
+            generator.random(out=out, dtype=np.float32)
+        x = torch.from_numpy(self.draws).to(self.device)
+        return torch.relu_(x.sub_(self.alpha)).div_(1.0 - self.alpha)
 
 
 def _fast_adam(device: str) -> dict:
@@ -264,14 +271,13 @@ def train_models(
     scale = steppers[0].scale
     scaled_teacher = None if teacher is None else ScaledTeacher(teacher, scale)
     record = LossRecord(steps, cfg.final_fraction, cfg.curve_points, cfg.convergence_tolerance)
-    gens = data_generators("toy-data-" + tag, cfg.seeds)
+    stream = FeatureStream("toy-data-" + tag, cfg.seeds, cfg.batch_size, cfg.n_features, cfg.alpha, device)
     steps_run = steps
     progress = Progress(f"{tag} ({len(cfg.seeds)} seeds × {len(widths)} widths)", steps, "steps")
     for step in range(steps):
-        if step % DATA_CHUNK == 0:
-            data = sample_features(gens, cfg.batch_size, cfg.n_features, cfg.alpha, device, DATA_CHUNK)
+        if step % PROGRESS_EVERY == 0:
             progress.update(step)
-        x = data[step % DATA_CHUNK]
+        x = stream.next()
         scaled_target = torch.mul(x, scale) if scaled_teacher is None else scaled_teacher(x)
         measure = record.measures(step)
         losses = [stepper(x, scaled_target, measure) for stepper in steppers]
@@ -343,7 +349,7 @@ def run_config(cfg: ToyConfig) -> pd.DataFrame:
     students = train_models(cfg, cfg.student_widths, cfg.steps, tag + "-student", teacher)
 
     imp = importance(cfg.n_features, cfg.importance_decay, cfg.device)
-    x = sample_features(data_generators("toy-eval-" + tag, cfg.seeds), cfg.eval_samples, cfg.n_features, cfg.alpha, cfg.device)[0]
+    x = FeatureStream("toy-eval-" + tag, cfg.seeds, cfg.eval_samples, cfg.n_features, cfg.alpha, cfg.device).next()
     target = x if teacher is None else _teacher_target(teacher, x)
     eval_loss = _held_out_loss(students, x, target, imp).cpu().numpy()  # [S, M]
     feature_mass = (imp * target.var(1, correction=0)).cpu().numpy()  # [S, F]

@@ -14,10 +14,21 @@ SMALL = toy.ToyConfig(n_features=8, alpha=0.8, student_widths=(1, 2, 4, 8), seed
 
 
 def test_sample_features_distribution():
-    x = toy.sample_features(toy.data_generators("test", (0,)), 50_000, 4, 0.9, "cpu")[0, 0]
+    x = toy.FeatureStream("test", (0,), 50_000, 4, 0.9, "cpu").next()[0]
     assert x.min() >= 0 and 0.99 < x.max() <= 1, "U[0, 1] magnitudes over 5,000 active draws reach 0.99"
     assert (x == 0).float().mean().item() == pytest.approx(0.9, abs=0.01)
     assert x[x > 0].mean().item() == pytest.approx(0.5, abs=0.01)
+
+
+def test_feature_stream_is_one_sequence_per_seed():
+    """Batch size and the other seeds in the stack do not change a seed's numbers: two batches of 4
+    are the first 8 rows of one batch of 8, and seed 1 alone draws what it draws beside seed 0."""
+    stream = toy.FeatureStream("test", (0, 1), 4, 3, 0.5, "cpu")
+    first, second = stream.next().clone(), stream.next().clone()
+    whole = toy.FeatureStream("test", (0, 1), 8, 3, 0.5, "cpu").next()
+    assert torch.equal(torch.cat([first, second], 1), whole)
+    assert torch.equal(toy.FeatureStream("test", (1,), 8, 3, 0.5, "cpu").next()[0], whole[1])
+    assert not torch.equal(whole[0], whole[1])
 
 
 def test_width_groups_bound_padding():

@@ -271,7 +271,7 @@ def test_feature_mass_is_the_population_variance_of_the_held_out_sample():
                         eval_samples=4)
     runs = toy.run_config(cfg)
     # The held-out stream run_config draws from ("toy-eval-" + its tag F{F}_a{α}_dT{d_T}).
-    x = toy.sample_features(toy.data_generators("toy-eval-F3_a0.5_dTNone", (0,)), 4, 3, 0.5, "cpu")[0, 0]
+    x = toy.FeatureStream("toy-eval-F3_a0.5_dTNone", (0,), 4, 3, 0.5, "cpu").next()[0]
     expected = toy.importance(3, 0.9).double().numpy() * x.double().numpy().var(axis=0)  # numpy: ddof 0
     assert (expected > 0).all()
     np.testing.assert_allclose(runs["feature_mass"].iloc[0], expected, rtol=1e-5)  # float32 variance
