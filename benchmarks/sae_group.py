@@ -1,6 +1,6 @@
 """K SAEs trained in one pass (GroupTrainer) against K separate jobs over the same data, on CPU.
 
-The default shapes: 3 trials × 4 layers = 12 SAEs at d = 128, F = 1024, batch 256, a 65,536-token
+The default shapes as they were when this was measured: 3 trials × 4 layers = 12 SAEs at d = 128, F = 1024, batch 256 (now 128), a 65,536-token
 mixing buffer, each layer a float16 activation cache of 131,072 tokens in 65,536-token shards (as
 `make run` writes them; random residual-like rows, since only the data movement matters here).
 "Separate" is what the DAG did before layer groups: one SAETrainer per (trial, layer), each reading
