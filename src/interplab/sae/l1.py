@@ -37,7 +37,7 @@ class AdaptiveL1:
     rate: float = 0.05
     update_interval: int = 10
     ema: float = 0.5
-    horizon: float = 50.0  # steps
+    horizon: float = 100.0  # steps
     warmup_steps: int = 0
     bounds: tuple[float, float] = (1e-8, 1.0)
 
