@@ -1,8 +1,9 @@
 """K SAEs trained in one pass (GroupTrainer) against K separate jobs over the same data, on CPU.
 
-The default shapes as they were when this was measured: 3 trials × 4 layers = 12 SAEs at d = 128, F = 1024, batch 256 (now 128), a 65,536-token
-mixing buffer, each layer a float16 activation cache of 131,072 tokens in 65,536-token shards (as
-`make run` writes them; random residual-like rows, since only the data movement matters here).
+The default shapes when this was measured: 3 trials × 4 layers = 12 SAEs at d = 128, F = 1024,
+batch 256 (the default is now 128), a 65,536-token mixing buffer, each layer a float16
+activation cache of 131,072 tokens in 65,536-token shards (as `make run` writes them; random
+residual-like rows, since only the data movement matters here).
 "Separate" is what the DAG did before layer groups: one SAETrainer per (trial, layer), each reading
 its layer's cache itself (hash check, float16 → float32, its own mixing buffer). "Grouped" is one
 GroupTrainer over a LayerStack of the 4 caches. Both train every SAE for the same steps on the same
