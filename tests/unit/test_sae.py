@@ -221,12 +221,21 @@ class KilledAfter:
             yield batch
 
 
-def test_resume_after_kill_equals_uninterrupted(synthetic, tmp_path):
+@pytest.mark.parametrize("resample_every_tokens, start_lambda", [(0, 1e-2), (256 * 2, 0.3)])
+def test_resume_after_kill_equals_uninterrupted(synthetic, tmp_path, caplog, resample_every_tokens, start_lambda):
     _, train, _ = synthetic
     cfg = small_config(training_tokens=256 * 60, snapshot_tokens=(256 * 20, 256 * 40),
-                       l1=L1Policy("sum", 1e-2, AdaptiveL1(target_l0=4, rate=0.05)))
+                       l1=L1Policy("sum", start_lambda, AdaptiveL1(target_l0=4, rate=0.05)),
+                       resample_every_tokens=resample_every_tokens, resample_until=1.0)
     straight = SAETrainer(cfg, InMemorySource(train), tmp_path / "straight")
-    expected = straight.train()
+    with caplog.at_level("INFO", logger="interplab.sae.trainer"):
+        expected = straight.train()
+    resampled_at = [int(r.getMessage().split("step ")[1].split(":")[0]) for r in caplog.records
+                    if "dead latents resampled" in r.getMessage()]
+    if resample_every_tokens:  # a strong start silences latents; resampling on both sides of the resume point
+        assert min(resampled_at) <= 40 < max(resampled_at), resampled_at
+    else:
+        assert resampled_at == []
     # Source batches read: 16 fill the buffer for the init samples; training refills 16, then 8
     # every 8 steps, so the 77th read (the refill before step 49) is the kill.
     with pytest.raises(Killed):

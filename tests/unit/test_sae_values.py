@@ -89,6 +89,39 @@ def test_fraction_alive_counts_latents_fired_within_the_window():
     assert uneven.fraction_alive(20).item() == 0.5, "1000 tokens at 300 per step: steps 18–20 only"
 
 
+def test_resampling_reaims_only_the_silent_latents_at_a_batch_input():
+    cfg = config(batch_size=2, training_tokens=8, resample_every_tokens=4, resample_until=0.5)  # every 2 steps
+    assert [s for s in range(1, 5) if cfg.resamples_at(s)] == [2], "every 2 steps, up to half of the 4 steps"
+    assert not config(batch_size=2, training_tokens=8).resamples_at(2), "0 tokens: never"
+    sae = hand_sae()
+    with torch.no_grad():
+        sae.W_enc[:, 2] = torch.tensor([0.5, 0.5])  # latent 2 fires at step 1, so it has Adam moments to clear
+    optimizer = torch.optim.Adam(sae.parameters(), lr=1e-3)
+    step = FusedStep(sae, optimizer, LambdaController(cfg.l1), cfg)
+    x = torch.tensor([[2.0, 1.0], [4.0, -3.0]])
+    step(x, 1, False)
+    assert optimizer.state[sae.W_dec]["exp_avg_sq"][2].any()
+    before = {k: v.detach().clone() for k, v in sae.state_dict().items()}
+    step.last_fired.copy_(torch.tensor([4, 3, 2]))  # at step 4 with a 2-step window, latent 2 is silent
+    assert step.resample_dead(x, 4) == 1
+    centred = x - before["b_pre"]
+    unit = centred / centred.norm(dim=1, keepdim=True)
+    row = int(torch.argmax((sae.W_dec[2] @ unit.T).abs()))
+    expected_dec = unit[row] * before["W_dec"][:2].norm(dim=1).mean()
+    expected_enc = unit[row] * 0.2 * before["W_enc"][:, :2].norm(dim=0).mean()
+    assert torch.allclose(sae.W_dec[2], expected_dec) and torch.allclose(sae.W_enc[:, 2], expected_enc)
+    assert sae.b_enc[2].item() == 0.0 and step.last_fired.tolist() == [4, 3, 4]
+    for key in ("W_enc", "W_dec", "b_enc", "b_pre"):  # the alive latents and b_pre are untouched
+        keep = before[key] if key == "b_pre" else (before[key][:, :2] if key == "W_enc" else before[key][:2])
+        now = getattr(sae, key).detach()
+        assert torch.equal(keep, now if key == "b_pre" else (now[:, :2] if key == "W_enc" else now[:2])), key
+    for param, index in ((sae.W_enc, (slice(None), 2)), (sae.W_dec, 2), (sae.b_enc, 2)):
+        state = optimizer.state[param]
+        assert not state["exp_avg"][index].any() and not state["exp_avg_sq"][index].any()
+        assert state["exp_avg_sq"].any(), "only the resampled latent's moments are zeroed"
+    assert step.resample_dead(x, 4) == 0, "a latent just resampled counts as fired"
+
+
 # ------------------------------------------------------------------------------ trainer behaviour
 def stream(n=512, d=2, seed=0):
     return torch.randn(n, d, generator=torch.Generator().manual_seed(seed)) * 3 + 1

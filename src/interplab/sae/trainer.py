@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 from safetensors import safe_open
 
-from interplab.io import GrowingCsv, check_finite, sha256_json
+from interplab.io import GrowingCsv, check_finite, sha256_json, stable_seed
 from interplab.progress import Progress
 from interplab.sae.buffer import ActivationSource, mixed_batches
 from interplab.sae.checkpoint import FINAL, WEIGHT_NAMES, WorkDir, snapshot_schedule
@@ -62,6 +62,8 @@ class TrainConfig:
     buffer_tokens: int = 65536
     log_every: int = 10
     alive_window_tokens: int = 1_000_000
+    resample_every_tokens: int = 0
+    resample_until: float = 0.75
     init_seed: int = 0
     data_seed: int = 0
     compile: bool = False
@@ -71,6 +73,16 @@ class TrainConfig:
     @property
     def n_steps(self) -> int:
         return self.training_tokens // self.batch_size
+
+    @property
+    def resample_steps(self) -> int:
+        """Steps between dead-latent resamplings (0: never); also the window a latent must stay
+        silent for to count as dead."""
+        return self.resample_every_tokens // self.batch_size if self.resample_every_tokens else 0
+
+    def resamples_at(self, step: int) -> bool:
+        every = self.resample_steps
+        return every > 0 and step % every == 0 and step <= self.resample_until * self.n_steps
 
     def lr_at(self, step: int) -> float:
         """Constant, then linear decay to 0 over the last `lr_decay_fraction` of the steps (as SAELens):
@@ -92,6 +104,9 @@ class TrainConfig:
                                     "folded": "exports take raw activations; metadata.input_scale is c"},
             "decoder": "rows free in training, L1 weighted by row norm; exported folded to unit-norm rows",
             "buffer_tokens": self.buffer_tokens,
+            "resampling": (f"latents silent for {self.resample_every_tokens} tokens re-aimed at high-loss inputs "
+                           f"every {self.resample_every_tokens} tokens, until {self.resample_until:.0%} of training"
+                           if self.resample_steps else "none"),
         }
 
     def schedule(self) -> dict[str, int]:
@@ -199,6 +214,39 @@ class FusedStep:
         self.optimizer.step()
         return stats
 
+    @torch.no_grad()
+    def resample_dead(self, x: torch.Tensor, step: int) -> int:
+        """Anthropic's 2023 resampling (as dictionary_learning's): latents silent for the last
+        `resample_steps` steps are re-aimed at inputs of this batch drawn with probability ∝ loss²,
+        at most one per row: decoder row along the centred input at the alive rows' mean norm,
+        encoder column along it at 0.2× the alive columns' mean norm, b_enc 0, Adam moments zeroed.
+        The draw is seeded by (init_seed, step), so a resumed run resamples identically. Returns how
+        many latents were resampled (a host sync, once per resampling)."""
+        sae = self.sae
+        dead = self.last_fired <= step - self.cfg.resample_steps
+        dead_index = dead.nonzero().squeeze(1)
+        if dead_index.numel() == 0:
+            return 0
+        loss = (sae(x)[0] - x).square().sum(1).square().cpu()
+        n = min(dead_index.numel(), int(torch.count_nonzero(loss)))
+        if n == 0:
+            return 0
+        generator = torch.Generator().manual_seed(stable_seed("sae-resample", self.cfg.init_seed, step))
+        rows = torch.multinomial(loss, n, replacement=False, generator=generator).to(x.device)
+        dead_index = dead_index[:n]
+        centred = x[rows] - sae.b_pre
+        unit = centred / torch.linalg.vector_norm(centred, dim=1, keepdim=True).clamp_min(1e-12)
+        alive = ~dead if bool(dead.logical_not().any()) else dead
+        sae.W_enc[:, dead_index] = unit.T * (0.2 * torch.linalg.vector_norm(sae.W_enc[:, alive], dim=0).mean())
+        sae.b_enc[dead_index] = 0.0
+        sae.W_dec[dead_index] = unit * torch.linalg.vector_norm(sae.W_dec[alive], dim=1).mean()
+        for param, dim in ((sae.W_enc, 1), (sae.b_enc, 0), (sae.W_dec, 0)):
+            for moment in self.optimizer.state[param].values():
+                if moment.dim() > 0:  # exp_avg, exp_avg_sq; not the scalar step count
+                    moment.index_fill_(dim, dead_index, 0.0)
+        self.last_fired[dead_index] = step
+        return n
+
     def fraction_alive(self, step: int) -> torch.Tensor:
         """Fraction of features that fired within the last `alive_window_tokens` tokens."""
         window_steps = max(1, self.cfg.alive_window_tokens // self.cfg.batch_size)
@@ -278,6 +326,10 @@ class _MemberRun:
         for group in self.optimizer.param_groups:
             group["lr"] = self.cfg.lr_at(step)
         stats = self.step_fn(x, step, measure)
+        if self.cfg.resamples_at(step):
+            resampled = self.step_fn.resample_dead(x, step)
+            if resampled:
+                log.info("%s: step %d: %d dead latents resampled", self.work.path, step, resampled)
         if stats is not None:
             self.pending.append((step, torch.cat([stats, self.step_fn.fraction_alive(step)[None]])))
 
