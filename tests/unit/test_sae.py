@@ -330,6 +330,10 @@ def test_plan_and_train_config_from_validated_config():
     c = train_config(config["sae"], "C", 128, "m", "final", 2, "cpu")
     assert (a.init_seed, a.data_seed) == (c.init_seed, c.data_seed), "trials share init and data order"
     assert a.d_sae == 8 * 128 and a.l1.form == "mean" and c.l1.adaptive is not None
+    assert a.resample_steps == 0, "the default does not resample"
+    resampling = train_config({**config["sae"], "resample": {"every_tokens": 16384, "until": 0.5}}, "C", 128, "m",
+                              "final", 2, "cpu")
+    assert (resampling.resample_steps, resampling.resample_until) == (16384 // config["sae"]["batch_size"], 0.5)
     bad = {**config, "sae": {**config["sae"], "snapshots": [10**9]}}
     with pytest.raises(ValueError, match="sae.snapshots"):
         sae_plan(bad)
