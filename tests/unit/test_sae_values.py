@@ -93,6 +93,8 @@ def test_resampling_reaims_only_the_silent_latents_at_a_batch_input():
     cfg = config(batch_size=2, training_tokens=8, resample_every_tokens=4, resample_until=0.5)  # every 2 steps
     assert [s for s in range(1, 5) if cfg.resamples_at(s)] == [2], "every 2 steps, up to half of the 4 steps"
     assert not config(batch_size=2, training_tokens=8).resamples_at(2), "0 tokens: never"
+    with pytest.raises(ValueError, match="resample.every_tokens"):
+        config(batch_size=2, training_tokens=8, resample_every_tokens=1)
     sae = hand_sae()
     with torch.no_grad():
         sae.W_enc[:, 2] = torch.tensor([0.5, 0.5])  # latent 2 fires at step 1, so it has Adam moments to clear

@@ -94,6 +94,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.n_steps < 1:
             raise ValueError(f"sae.training_tokens ({self.training_tokens}) is below one batch ({self.batch_size})")
+        if 0 < self.resample_every_tokens < self.batch_size:
+            raise ValueError(f"sae.resample.every_tokens ({self.resample_every_tokens}) is below one batch "
+                             f"({self.batch_size}): use 0 to turn resampling off, or at least one batch")
 
     def recipe(self) -> dict:
         """How the weights were initialised and the inputs normalised, for the export's metadata."""
