@@ -78,7 +78,7 @@ class TrainConfig:
     def resample_steps(self) -> int:
         """Steps between dead-latent resamplings (0: never); also the window a latent must stay
         silent for to count as dead."""
-        return self.resample_every_tokens // self.batch_size if self.resample_every_tokens else 0
+        return self.resample_every_tokens // self.batch_size
 
     def resamples_at(self, step: int) -> bool:
         every = self.resample_steps
@@ -239,7 +239,7 @@ class FusedStep:
         dead_index = dead_index[:n]
         centred = x[rows] - sae.b_pre
         unit = centred / torch.linalg.vector_norm(centred, dim=1, keepdim=True).clamp_min(1e-12)
-        alive = ~dead if bool(dead.logical_not().any()) else dead
+        alive = torch.ones_like(dead) if bool(dead.all()) else ~dead  # norms from the alive (or, if none, all)
         sae.W_enc[:, dead_index] = unit.T * (0.2 * torch.linalg.vector_norm(sae.W_enc[:, alive], dim=0).mean())
         sae.b_enc[dead_index] = 0.0
         sae.W_dec[dead_index] = unit * torch.linalg.vector_norm(sae.W_dec[alive], dim=1).mean()
