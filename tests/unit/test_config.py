@@ -120,5 +120,5 @@ def test_run_names_cannot_collide():
     section = {"mode": "direct", "n_features": [8], "alphas": [0.9, 0.9000001, 0.90000000001], "teacher_widths": [],
                "student_widths": [1, 2], "n_widths": 2, "n_seeds": 1, "importance_decay": 0.9, "steps": 10,
                "teacher_steps": 10, "batch_size": 4, "lr": 0.01, "eval_samples": 100, "final_fraction": 0.1,
-               "convergence_tolerance": 0.0}
+               "convergence_tolerance": 0.0, "engine": "auto"}
     assert len(grid(section)) == 3, "every α gets its own run (and file)"

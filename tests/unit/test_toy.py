@@ -75,10 +75,12 @@ def test_distill_mode_targets_teacher():
 def test_grid_names_and_auto_widths():
     section = {"mode": "distill", "n_features": [10], "alphas": [0.9], "teacher_widths": [3, 5], "n_seeds": 2,
                "student_widths": "auto", "n_widths": 4, "importance_decay": 0.9, "steps": 10, "teacher_steps": 10,
-               "batch_size": 8, "lr": 1e-3, "eval_samples": 100, "final_fraction": 0.1, "convergence_tolerance": 0.0}
+               "batch_size": 8, "lr": 1e-3, "eval_samples": 100, "final_fraction": 0.1, "convergence_tolerance": 0.0,
+               "engine": "torch"}
     configs = toy.grid(section)
     assert list(configs) == ["F10_a0.9_dT3", "F10_a0.9_dT5"]
     assert configs["F10_a0.9_dT5"].student_widths == (1, 2, 3, 5)
+    assert configs["F10_a0.9_dT5"].engine == "torch"
     assert toy.run_name(64, 0.95, None) == "F64_a0.95_direct"
 
 
