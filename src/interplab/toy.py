@@ -18,7 +18,7 @@ the decoder matmul as a row of ones under h, ReLU's backward runs in place, and 
 computed only on the steps that record it.
 
 On a CPU the native engine (toy_native, a C kernel) does the same step in A = WᵀW, touching only
-the nonzeros of the sparse input: 2–9× faster than this torch step on the paper grid. Both engines
+the nonzeros of the sparse input: 1.6–7× faster per step than this torch step on the paper grid. Both engines
 draw the same data and agree to float rounding; `resolve_engine` picks one.
 """
 
