@@ -1,10 +1,11 @@
 """Compile a C source shipped with interplab once per machine, and load it with ctypes.
 
 The library is built with the system C compiler (`$CC`, else `cc`) for the CPU it runs on
-(-march=native) and cached under `$INTERPLAB_NATIVE_CACHE` (default ~/.cache/interplab/native),
-keyed by the source, the compiler and the CPU's feature flags, so nodes of a cluster that share a
-home directory but differ in CPU each get their own build. Concurrent jobs may build at once: each
-writes a private file and renames it into place.
+(-march=native; `$INTERPLAB_CFLAGS` replaces the flags, e.g. to test a portable build) and cached
+under `$INTERPLAB_NATIVE_CACHE` (default ~/.cache/interplab/native), keyed by the source, the
+compiler, the flags and the CPU's feature flags, so nodes of a cluster that share a home directory
+but differ in CPU each get their own build. Concurrent jobs may build at once: each writes a
+private file and renames it into place.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def _compiler_version(compiler: str) -> str:
     try:
         result = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as err:
-        raise NativeUnavailable(f"no C compiler: `{compiler} --version` failed ({err}); install gcc or set $CC") from err
+        raise NativeUnavailable(f"no C compiler: `{compiler} --version` failed ({err}); install gcc or set $CC") \
+            from err
     return result.stdout.strip()
 
 
@@ -52,15 +54,16 @@ def load(source_name: str) -> ctypes.CDLL:
     """The compiled library of src/interplab/<source_name>, built on first use; NativeUnavailable if it cannot be."""
     source = Path(__file__).with_name(source_name)
     compiler = os.environ.get("CC", "cc")
+    flag_sets = (os.environ["INTERPLAB_CFLAGS"].split(),) if "INTERPLAB_CFLAGS" in os.environ else FLAG_SETS
     key = hashlib.sha256(
         b"\0".join([source.read_bytes(), _compiler_version(compiler).encode(), _cpu_signature().encode(),
-                    repr(FLAG_SETS).encode()])
+                    repr(flag_sets).encode()])
     ).hexdigest()[:16]
     library = cache_dir() / f"{source.stem}-{key}.so"
     if not library.exists():
         library.parent.mkdir(parents=True, exist_ok=True)
         errors = []
-        for flags in FLAG_SETS:
+        for flags in flag_sets:
             fd, partial = tempfile.mkstemp(suffix=".so", dir=library.parent)
             os.close(fd)
             result = subprocess.run([compiler, *flags, "-fPIC", "-shared", "-o", partial, str(source)],

@@ -131,7 +131,8 @@ class FeatureStream:
 
     def next_words(self) -> np.ndarray:
         """[S, 2·⌈B·F/2⌉] uint32: each seed's batch, row-major, as numpy's random words (little-endian halves)."""
-        words = np.stack([g.bit_generator.random_raw((self.shape[1] * self.shape[2] + 1) // 2) for g in self.generators])
+        pairs = (self.shape[1] * self.shape[2] + 1) // 2
+        words = np.stack([generator.bit_generator.random_raw(pairs) for generator in self.generators])
         return words.view(np.uint32)
 
 

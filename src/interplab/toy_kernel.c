@@ -157,7 +157,8 @@ static void build_rows(const uint32_t *words, int B, int F, float alpha, float k
             const __mmask16 keep = _mm512_mask_cmp_ps_mask(valid, u, va, _CMP_GT_OQ);
             const __m512 x = _mm512_div_ps(_mm512_sub_ps(u, va), vs);
             _mm512_storeu_ps(row_val + n, _mm512_maskz_compress_ps(keep, x));
-            _mm512_storeu_si512(row_idx + n, _mm512_maskz_compress_epi32(keep, _mm512_add_epi32(lane, _mm512_set1_epi32(k))));
+            const __m512i index = _mm512_add_epi32(lane, _mm512_set1_epi32(k));
+            _mm512_storeu_si512(row_idx + n, _mm512_maskz_compress_epi32(keep, index));
             n += __builtin_popcount(keep);
         }
 #else
@@ -180,7 +181,8 @@ static void fill_target(const struct seed_data *d, const float *teacher, const f
         float *t = target + (size_t)b * Fp;
         if (!teacher) {
             memset(t, 0, sizeof(float) * Fp);
-            for (int e = d->row_start[b]; e < d->row_start[b + 1]; e++) t[d->row_idx[e]] = scale[d->row_idx[e]] * d->row_val[e];
+            for (int e = d->row_start[b]; e < d->row_start[b + 1]; e++)
+                t[d->row_idx[e]] = scale[d->row_idx[e]] * d->row_val[e];
             continue;
         }
         for (int c = 0; c < Fp; c += LANES) {

@@ -28,6 +28,22 @@ def _batch(seeds, batch, n_features, alpha):
     return words, x
 
 
+@pytest.fixture(scope="module")
+def portable_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("portable-kernel")
+
+
+@pytest.fixture(params=["native", "portable"])
+def kernel_build(request, monkeypatch, portable_cache):
+    """The kernel as built for this CPU (AVX-512 here), and a portable build without -march (plain C paths)."""
+    if request.param == "portable":
+        monkeypatch.setenv("INTERPLAB_NATIVE_CACHE", str(portable_cache))
+        monkeypatch.setenv("INTERPLAB_CFLAGS", "-O2")
+    native.load.cache_clear()
+    yield request.param
+    native.load.cache_clear()
+
+
 @pytest.mark.parametrize(
     "n_features, widths, teacher_width",
     [
@@ -37,7 +53,7 @@ def _batch(seeds, batch, n_features, alpha):
         (70, (2, 5), 3),  # a 4-vector slab and a remainder slab per model
     ],
 )
-def test_native_gradients_and_loss_match_autograd(n_features, widths, teacher_width):
+def test_native_gradients_and_loss_match_autograd(n_features, widths, teacher_width, kernel_build):
     seeds, batch, alpha = (0, 1), 64, 0.7
     weight, bias, mask = toy._init_models(widths, seeds, n_features, "native-grad", "cpu")
     bias = torch.randn_like(bias) * 0.1  # a bias of both signs, so ReLU cuts some outputs
