@@ -25,7 +25,7 @@ draw the same data and agree to float rounding; `resolve_engine` picks one.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -112,13 +112,15 @@ class FeatureStream:
 
     `next_words` gives the same batches as the 32-bit words numpy makes its float32 uniforms from
     (v = (w >> 8)·2⁻²⁴), for the native engine, which draws x from them itself: half the time of
-    `next`. A stream serves one of the two; with B·F even they yield the same sequence of x.
+    `next`. A stream serves one of the two; with B·F even they yield the same sequence of x. Like
+    `next`, it reuses one buffer: the returned words are valid until the next call.
     """
 
     def __init__(self, tag: str, seeds: tuple[int, ...], batch: int, n_features: int, alpha: float, device: str) -> None:
         self.generators = [np.random.Generator(np.random.PCG64(stable_seed(tag, seed))) for seed in seeds]
         self.shape = (len(seeds), batch, n_features)
-        self.draws: np.ndarray | None = None
+        self.draws: np.ndarray | None = None  # allocated by the first call of next / next_words
+        self.words: np.ndarray | None = None
         self.alpha, self.device = alpha, device
 
     def next(self) -> torch.Tensor:
@@ -131,9 +133,11 @@ class FeatureStream:
 
     def next_words(self) -> np.ndarray:
         """[S, 2·⌈B·F/2⌉] uint32: each seed's batch, row-major, as numpy's random words (little-endian halves)."""
-        pairs = (self.shape[1] * self.shape[2] + 1) // 2
-        words = np.stack([generator.bit_generator.random_raw(pairs) for generator in self.generators])
-        return words.view(np.uint32)
+        if self.words is None:
+            self.words = np.empty((self.shape[0], (self.shape[1] * self.shape[2] + 1) // 2), dtype=np.uint64)
+        np.stack([generator.bit_generator.random_raw(self.words.shape[1]) for generator in self.generators],
+                 out=self.words)
+        return self.words.view(np.uint32)
 
 
 ENGINES = ("auto", "native", "torch")
@@ -393,6 +397,7 @@ def run_config(cfg: ToyConfig) -> pd.DataFrame:
     costs only its variance (and a feature the teacher does not represent, a constant, costs 0).
     """
     tag = f"F{cfg.n_features}_a{cfg.alpha}_dT{cfg.teacher_width}"
+    cfg = replace(cfg, engine=resolve_engine(cfg.engine, cfg.device))  # once: a failed build is not retried per phase
     teacher = None
     if cfg.teacher_width is not None:
         teacher = train_models(cfg, (cfg.teacher_width,), cfg.teacher_steps, tag + "-teacher")
