@@ -221,15 +221,22 @@ class KilledAfter:
             yield batch
 
 
-@pytest.mark.parametrize("resample_every_tokens, start_lambda", [(0, 1e-2), (256 * 2, 0.3)])
-def test_resume_after_kill_equals_uninterrupted(synthetic, tmp_path, caplog, resample_every_tokens, start_lambda):
+@pytest.mark.parametrize("resample_every_tokens, ghost_window_tokens, start_lambda",
+                         [(0, 0, 1e-2), (256 * 2, 0, 0.3), (0, 256 * 2, 0.3)])
+def test_resume_after_kill_equals_uninterrupted(synthetic, tmp_path, caplog, resample_every_tokens,
+                                                ghost_window_tokens, start_lambda):
     _, train, _ = synthetic
     cfg = small_config(training_tokens=256 * 60, snapshot_tokens=(256 * 20, 256 * 40),
                        l1=L1Policy("sum", start_lambda, AdaptiveL1(target_l0=4, rate=0.05)),
-                       resample_every_tokens=resample_every_tokens, resample_until=1.0)
+                       resample_every_tokens=resample_every_tokens, resample_until=1.0,
+                       ghost_window_tokens=ghost_window_tokens)
     straight = SAETrainer(cfg, InMemorySource(train), tmp_path / "straight")
     with caplog.at_level("INFO", logger="interplab.sae.trainer"):
         expected = straight.train()
+    if ghost_window_tokens:  # a strong start silences latents, so the ghost path runs (and changes the result)
+        without = SAETrainer(dataclasses.replace(cfg, ghost_window_tokens=0), InMemorySource(train), tmp_path / "plain")
+        without.train()
+        assert not torch.equal(without.sae.W_enc, straight.sae.W_enc)
     resampled_at = [int(r.getMessage().split("step ")[1].split(":")[0]) for r in caplog.records
                     if "dead latents resampled" in r.getMessage()]
     if resample_every_tokens:  # a strong start silences latents; resampling on both sides of the resume point
@@ -334,6 +341,9 @@ def test_plan_and_train_config_from_validated_config():
     resampling = train_config({**config["sae"], "resample": {"every_tokens": 16384, "until": 0.5}}, "C", 128, "m",
                               "final", 2, "cpu")
     assert (resampling.resample_steps, resampling.resample_until) == (16384 // config["sae"]["batch_size"], 0.5)
+    assert a.ghost_window_steps == 0, "the default has no ghost grads"
+    ghost = train_config({**config["sae"], "ghost_grads": {"window_tokens": 2048}}, "C", 128, "m", "final", 2, "cpu")
+    assert ghost.ghost_window_steps == 2048 // config["sae"]["batch_size"] and "ghost_grads" in ghost.recipe()
     bad = {**config, "sae": {**config["sae"], "snapshots": [10**9]}}
     with pytest.raises(ValueError, match="sae.snapshots"):
         sae_plan(bad)

@@ -124,6 +124,46 @@ def test_resampling_reaims_only_the_silent_latents_at_a_batch_input():
     assert step.resample_dead(x, 4) == 0, "a latent just resampled counts as fired"
 
 
+def test_ghost_grads_match_autograd_of_the_ghost_loss_on_the_dead_latents_only():
+    """The ghost loss written directly (Anthropic's form): dead latents' exp(pre-activation) decode to
+    g, scaled to half the residual's norm, ‖s·g − r‖² weighted to equal the MSE; s, the weight and r
+    are constants. Its autograd gradient must be what ghost_backward adds, on the dead latents'
+    parameters, and nothing may reach b_pre or a live latent."""
+    torch.manual_seed(0)
+    batch, d_in, d_sae = 6, 3, 5
+    cfg = config(d_in=d_in, d_sae=d_sae, batch_size=batch, training_tokens=batch * 8, ghost_window_tokens=batch * 2)
+    assert cfg.ghost_window_steps == 2
+    sae = SparseAutoencoder(d_in, d_sae)
+    with torch.no_grad():
+        for p in sae.parameters():
+            p.copy_(torch.randn_like(p))
+    step = FusedStep(sae, torch.optim.SGD(sae.parameters(), lr=0.0), LambdaController(cfg.l1), cfg)
+    x = torch.randn(batch, d_in)
+    step.forward_backward(x, 8, False)
+    before = {name: p.grad.clone() for name, p in sae.named_parameters()}
+    step.last_fired.copy_(torch.tensor([8, 6, 7, NEVER_FIRED, 8]))  # silent for ≥ 2 steps at step 8: 1 and 3
+    step.ghost_backward(8)
+    assert step.ghost_latents.tolist() == [1, 3]
+
+    dead = torch.tensor([1, 3])
+    params = {name: p.detach().clone().requires_grad_() for name, p in sae.named_parameters()}
+    with torch.no_grad():
+        residual = x - sae(x)[0]
+    g = torch.exp((x - params["b_pre"].detach()) @ params["W_enc"][:, dead] + params["b_enc"][dead]) @ params["W_dec"][dead]
+    scale = (residual.norm(dim=1, keepdim=True) / (2 * g.norm(dim=1, keepdim=True))).detach()
+    squared = ((scale * g - residual) ** 2).sum()
+    weight = (residual.square().sum() / squared).detach()
+    (weight * squared / (batch * d_in)).backward()
+    for name in ("W_enc", "b_enc", "W_dec"):
+        added = getattr(sae, name).grad - before[name]
+        assert torch.allclose(added, params[name].grad, rtol=1e-4, atol=1e-6), name
+    assert torch.equal(sae.b_pre.grad, before["b_pre"]), "ghost grads never move the shared b_pre"
+    live = torch.tensor([0, 2, 4])
+    assert torch.equal(sae.W_enc.grad[:, live], before["W_enc"][:, live]) and torch.equal(sae.W_dec.grad[live], before["W_dec"][live])
+    with pytest.raises(ValueError, match="ghost_grads.window_tokens"):
+        config(ghost_window_tokens=1)
+
+
 # ------------------------------------------------------------------------------ trainer behaviour
 def stream(n=512, d=2, seed=0):
     return torch.randn(n, d, generator=torch.Generator().manual_seed(seed)) * 3 + 1
