@@ -1,7 +1,7 @@
 """SAE training throughput (tokens/s) against the machine's fp32 matmul roofline and SAELens.
 
 Times the project's real training step (`interplab.sae.trainer.FusedStep`: forward, hand-written
-backward with the decoder-norm-weighted L1, grad-norm clip, Adam, alive
+backward with the decoder-norm-weighted L1, grad-norm clip, the trainer's Adam (lazy encoder), alive
 tracking, a logged step every 10) and, in the same run, SAELens's own standard-SAE training step
 (`SAETrainer.step`, ReLU + L1, Adam, clip 1.0) on identical shapes and identical random batches.
 SAELens runs in its own virtual environment (never a project dependency); this script re-invokes
@@ -77,12 +77,11 @@ def matmul_roofline(seconds: float = 2.0, windows: int = 3) -> float:
 def ours(d_in: int, d_sae: int, n_timed: int) -> dict:
     from interplab.sae import L1Policy, SparseAutoencoder, TrainConfig
     from interplab.sae.l1 import LambdaController
-    from interplab.sae.trainer import FusedStep
+    from interplab.sae.trainer import FusedStep, make_optimizer
 
     cfg = TrainConfig(d_in=d_in, d_sae=d_sae, l1=L1Policy("sum", 1e-3), training_tokens=BATCH, batch_size=BATCH)
     sae = SparseAutoencoder(d_in, d_sae).initialize(torch.Generator().manual_seed(0))
-    optimizer = torch.optim.Adam(sae.parameters(), lr=cfg.lr, foreach=True)
-    step = FusedStep(sae, optimizer, LambdaController(cfg.l1), cfg)
+    step = FusedStep(sae, make_optimizer(sae, cfg), LambdaController(cfg.l1), cfg)
     return timed(lambda x, i: step(x, i + 1, (i + 1) % cfg.log_every == 0), batches(d_in), n_timed)
 
 

@@ -96,6 +96,7 @@ def train_config(sae: Mapping[str, Any], trial: str, d_in: int, model: str, ckpt
         normalize_tokens=sae["normalize_tokens"], buffer_tokens=sae["buffer_tokens"], log_every=sae["log_every"],
         alive_window_tokens=sae["alive_window_tokens"], resample_every_tokens=sae["resample"]["every_tokens"],
         resample_until=sae["resample"]["until"], ghost_window_tokens=sae["ghost_grads"]["window_tokens"],
+        lazy_encoder=sae["lazy_encoder"],
         init_seed=stable_seed("sae-init", *where),
         data_seed=stable_seed("sae-data", sae["seed"], model, ckpt), compile=sae["compile"],
         matmul_precision=sae["matmul_precision"], device=device,

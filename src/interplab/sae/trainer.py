@@ -35,6 +35,7 @@ from interplab.sae.buffer import ActivationSource, mixed_batches
 from interplab.sae.checkpoint import FINAL, WEIGHT_NAMES, WorkDir, snapshot_schedule
 from interplab.sae.l1 import L1Policy, LambdaController
 from interplab.sae.model import BPreInit, SparseAutoencoder, initial_b_pre, normalization_scale
+from interplab.sae.optim import LazyAdam
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class TrainConfig:
     resample_every_tokens: int = 0
     resample_until: float = 0.75
     ghost_window_tokens: int = 0
+    lazy_encoder: bool = True
     init_seed: int = 0
     data_seed: int = 0
     compile: bool = False
@@ -117,6 +119,8 @@ class TrainConfig:
                                     "folded": "exports take raw activations; metadata.input_scale is c"},
             "decoder": "rows free in training, L1 weighted by row norm; exported folded to unit-norm rows",
             "buffer_tokens": self.buffer_tokens,
+            "optimizer": ("Adam; a latent's encoder column moves only on batches where it fires (lazy)"
+                          if self.lazy_encoder else "Adam"),
             "resampling": (f"latents silent for {self.resample_every_tokens} tokens re-aimed at high-loss inputs "
                            f"every {self.resample_every_tokens} tokens, until {self.resample_until:.0%} of training"
                            if self.resample_steps else "none"),
@@ -307,6 +311,14 @@ class FusedStep:
         return (self.last_fired > step - window_steps).float().mean()
 
 
+def make_optimizer(sae: SparseAutoencoder, cfg: TrainConfig) -> LazyAdam:
+    """Adam over the SAE's weights; with `lazy_encoder`, a latent's encoder column moves only on the
+    batches where it fires (interplab.sae.optim)."""
+    encoder = {"params": [sae.W_enc], "lazy_dim": 1 if cfg.lazy_encoder else None}
+    rest = {"params": [p for p in sae.parameters() if p is not sae.W_enc]}
+    return LazyAdam([encoder, rest], lr=cfg.lr)
+
+
 @dataclass(frozen=True)
 class Member:
     """One SAE of a group: its config, its work dir (snapshots, resume state), the columns of the
@@ -336,7 +348,7 @@ class _MemberRun:
         self.cfg, self.work, self.columns = cfg, WorkDir(member.work_dir), member.column_slice
         self.fingerprint = cfg.fingerprint(data_fingerprint)
         self.sae = SparseAutoencoder(cfg.d_in, cfg.d_sae).to(cfg.device)
-        self.optimizer = torch.optim.Adam(self.sae.parameters(), lr=cfg.lr, foreach=True)
+        self.optimizer = make_optimizer(self.sae, cfg)
         self.controller = LambdaController(cfg.l1, cfg.device)
         self.step_fn = FusedStep(self.sae, self.optimizer, self.controller, cfg, scratch)
         self.input_scale = 1.0
