@@ -221,15 +221,15 @@ class KilledAfter:
             yield batch
 
 
-@pytest.mark.parametrize("resample_every_tokens, ghost_window_tokens, start_lambda",
-                         [(0, 0, 1e-2), (256 * 2, 0, 0.3), (0, 256 * 2, 0.3)])
+@pytest.mark.parametrize("resample_every_tokens, ghost_window_tokens, lazy_encoder, start_lambda",
+                         [(0, 0, False, 1e-2), (256 * 2, 0, False, 0.3), (0, 256 * 2, False, 0.3), (0, 0, True, 0.3)])
 def test_resume_after_kill_equals_uninterrupted(synthetic, tmp_path, caplog, resample_every_tokens,
-                                                ghost_window_tokens, start_lambda):
+                                                ghost_window_tokens, lazy_encoder, start_lambda):
     _, train, _ = synthetic
     cfg = small_config(training_tokens=256 * 60, snapshot_tokens=(256 * 20, 256 * 40),
                        l1=L1Policy("sum", start_lambda, AdaptiveL1(target_l0=4, rate=0.05)),
                        resample_every_tokens=resample_every_tokens, resample_until=1.0,
-                       ghost_window_tokens=ghost_window_tokens)
+                       ghost_window_tokens=ghost_window_tokens, lazy_encoder=lazy_encoder)
     straight = SAETrainer(cfg, InMemorySource(train), tmp_path / "straight")
     with caplog.at_level("INFO", logger="interplab.sae.trainer"):
         expected = straight.train()
@@ -341,7 +341,7 @@ def test_plan_and_train_config_from_validated_config():
     resampling = train_config({**config["sae"], "resample": {"every_tokens": 16384, "until": 0.5}}, "C", 128, "m",
                               "final", 2, "cpu")
     assert (resampling.resample_steps, resampling.resample_until) == (16384 // config["sae"]["batch_size"], 0.5)
-    assert a.ghost_window_steps == 0, "the default has no ghost grads"
+    assert a.ghost_window_steps == 0 and not a.lazy_encoder, "the default: no ghost grads, plain Adam"
     ghost = train_config({**config["sae"], "ghost_grads": {"window_tokens": 2048}}, "C", 128, "m", "final", 2, "cpu")
     assert ghost.ghost_window_steps == 2048 // config["sae"]["batch_size"] and "ghost_grads" in ghost.recipe()
     bad = {**config, "sae": {**config["sae"], "snapshots": [10**9]}}

@@ -67,7 +67,7 @@ class TrainConfig:
     resample_every_tokens: int = 0
     resample_until: float = 0.75
     ghost_window_tokens: int = 0
-    lazy_encoder: bool = True
+    lazy_encoder: bool = False
     init_seed: int = 0
     data_seed: int = 0
     compile: bool = False
@@ -124,8 +124,8 @@ class TrainConfig:
             "resampling": (f"latents silent for {self.resample_every_tokens} tokens re-aimed at high-loss inputs "
                            f"every {self.resample_every_tokens} tokens, until {self.resample_until:.0%} of training"
                            if self.resample_steps else "none"),
-            "ghost_grads": (f"latents silent for {self.ghost_window_tokens} tokens get the gradient of exp(pre-activation) "
-                            "reconstructing the residual at half its norm, weighted like the MSE"
+            "ghost_grads": (f"latents silent for {self.ghost_window_tokens} tokens get the gradient of "
+                            "exp(pre-activation) reconstructing the residual at half its norm, weighted like the MSE"
                             if self.ghost_window_steps else "none"),
         }
 
@@ -311,12 +311,13 @@ class FusedStep:
         return (self.last_fired > step - window_steps).float().mean()
 
 
-def make_optimizer(sae: SparseAutoencoder, cfg: TrainConfig) -> LazyAdam:
+def make_optimizer(sae: SparseAutoencoder, cfg: TrainConfig) -> torch.optim.Optimizer:
     """Adam over the SAE's weights; with `lazy_encoder`, a latent's encoder column moves only on the
     batches where it fires (interplab.sae.optim)."""
-    encoder = {"params": [sae.W_enc], "lazy_dim": 1 if cfg.lazy_encoder else None}
-    rest = {"params": [p for p in sae.parameters() if p is not sae.W_enc]}
-    return LazyAdam([encoder, rest], lr=cfg.lr)
+    if not cfg.lazy_encoder:
+        return torch.optim.Adam(sae.parameters(), lr=cfg.lr, foreach=True)
+    rest = [p for p in sae.parameters() if p is not sae.W_enc]
+    return LazyAdam([{"params": [sae.W_enc], "lazy_dim": 1}, {"params": rest}], lr=cfg.lr)
 
 
 @dataclass(frozen=True)
