@@ -38,10 +38,10 @@ import torch
 import yaml
 
 from interplab import toy
+from interplab.toy_native import LANES, padded_features
 
 PASSES_PER_STEP = 8
 PASSES_WHEN_MEASURED = 3
-LANES = 16  # the native kernel's vector width in floats
 REGISTER_VECTORS = 12  # accumulator vectors per register group in the native kernel
 RESIDUAL_FLOPS = 8  # per padded output: the target subtraction, ReLU mask, gradient and bias sums
 
@@ -56,7 +56,7 @@ def torch_group_work(n_seeds: int, widths: tuple[int, ...], n_features: int, bat
 
 def native_stack_work(n_seeds: int, n_models: int, cfg: toy.ToyConfig, distilled: bool) -> tuple[float, float]:
     """(FLOPs, bytes) of one native step of a stack of n_models per seed."""
-    padded = -(-cfg.n_features // LANES) * LANES
+    padded = padded_features(cfg.n_features)
     nonzeros = (1.0 - cfg.alpha) * cfg.n_features
     samples = n_seeds * cfg.batch_size
     flops = samples * n_models * (4.0 * nonzeros * padded + RESIDUAL_FLOPS * padded)
@@ -70,22 +70,22 @@ def native_stack_work(n_seeds: int, n_models: int, cfg: toy.ToyConfig, distilled
 def config_work(cfg: toy.ToyConfig, engine: str) -> dict:
     """FLOPs and bytes of a whole configuration: teacher steps plus student steps."""
     n_seeds = len(cfg.seeds)
+    parts = []  # (steps, FLOPs per step, bytes per step averaged over measured and plain steps)
     if engine == "native":
-        parts = [(cfg.steps, native_stack_work(n_seeds, len(cfg.student_widths), cfg, cfg.teacher_width is not None),
-                  False)]
+        distilled = cfg.teacher_width is not None
+        parts.append((cfg.steps, *native_stack_work(n_seeds, len(cfg.student_widths), cfg, distilled)))
         if cfg.teacher_width is not None:
-            parts.append((cfg.teacher_steps, native_stack_work(n_seeds, 1, cfg, False), False))
+            parts.append((cfg.teacher_steps, *native_stack_work(n_seeds, 1, cfg, False)))
     else:
         groups = [(cfg.steps, w) for w in toy.width_groups(cfg.student_widths)]
         if cfg.teacher_width is not None:
             groups.append((cfg.teacher_steps, (cfg.teacher_width,)))
-        parts = [(steps, torch_group_work(n_seeds, w, cfg.n_features, cfg.batch_size), True) for steps, w in groups]
-    flops = bytes_moved = 0.0
-    for steps, (step_flops, step_bytes), extra_passes in parts:
-        flops += step_flops * steps
-        measured = steps * cfg.final_fraction * PASSES_WHEN_MEASURED / PASSES_PER_STEP if extra_passes else 0.0
-        bytes_moved += step_bytes * (steps + measured)
-    return {"flops": flops, "bytes": bytes_moved}
+        measured_passes = 1.0 + cfg.final_fraction * PASSES_WHEN_MEASURED / PASSES_PER_STEP
+        for steps, widths in groups:
+            flops, bytes_moved = torch_group_work(n_seeds, widths, cfg.n_features, cfg.batch_size)
+            parts.append((steps, flops, bytes_moved * measured_passes))
+    return {"flops": sum(steps * flops for steps, flops, _ in parts),
+            "bytes": sum(steps * bytes_moved for steps, _, bytes_moved in parts)}
 
 
 def machine_limits(size: int = 2048, copy_mb: int = 256) -> dict:
@@ -145,8 +145,8 @@ def main() -> None:
     total_bytes = sum(w["bytes"] for w in work.values())
     result = {
         "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
-        "config": args.config, "engine": engine, "configurations": len(configs), "time_source": str(args.from_benchmarks or
-                                                                                  f"sampled {args.sample_steps} steps"),
+        "config": args.config, "engine": engine, "configurations": len(configs),
+        "time_source": str(args.from_benchmarks or f"sampled {args.sample_steps} steps"),
         "job_seconds": round(total_cpu, 1), "wall_seconds_if_perfectly_packed": round(total_cpu / args.cores, 1),
         "tflop": round(total_flops / 1e12, 1), "terabytes_moved": round(total_bytes / 1e12, 1),
         "limits_one_thread": {k: round(v / 1e9, 1) for k, v in limits.items()},

@@ -19,6 +19,11 @@ from interplab import native
 LANES = 16  # floats per vector in the kernel; F is padded to a multiple
 
 
+def padded_features(n_features: int) -> int:
+    """The kernel's column count for F features: F rounded up to whole vectors."""
+    return -(-n_features // LANES) * LANES
+
+
 def _kernel():
     fn = native.load("toy_kernel.c").toy_sparse_grad
     pointer, integer, real = ctypes.c_void_p, ctypes.c_int, ctypes.c_float
@@ -53,7 +58,7 @@ class NativeStep:
             raise ValueError(f"the native toy engine runs on the CPU, not {weight.device}; use toy.engine: torch")
         self.kernel = _kernel()
         n_seeds, n_models, _, n_features = weight.shape
-        padded = -(-n_features // LANES) * LANES
+        padded = padded_features(n_features)
         self.weight, self.bias, self.mask, self.batch = weight, bias, mask, batch
         self.alpha = float(np.float32(alpha))
         self.keep_share = float(np.float32(1.0 - alpha))  # as FeatureStream divides: (1 − α) rounded to float32
